@@ -1,0 +1,18 @@
+//! Geometry for CivicGrid: validated WGS-84 positions, the Chinese coordinate reference systems, polygon helpers and the index that finds which grid holds a point.
+//!
+//! Conventions used throughout: positions are WGS-84 degrees; in `geo`
+//! types `x` is longitude and `y` is latitude; raw pairs from the outside
+//! world are `[lon, lat]` (GeoJSON order) unless a name says otherwise.
+
+mod crs;
+mod error;
+mod index;
+mod latlng;
+mod polygon;
+
+pub use crs::Crs;
+pub use error::GeoError;
+pub use geo::{Coord, LineString, Polygon};
+pub use index::GridIndex;
+pub use latlng::{EARTH_RADIUS_M, LatLng};
+pub use polygon::{area_m2, centroid, polygon_from_ring, rect, ring_lonlat};

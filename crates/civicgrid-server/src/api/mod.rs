@@ -1,0 +1,394 @@
+//! The versioned JSON API under `/api/v1`: the organisation tree, units with
+//! their counts, grid and community boundaries as GeoJSON, `locate`, and the
+//! lists of compounds, facilities, cameras, Party branches and people.
+
+mod extract;
+mod geojson;
+
+use crate::error::ApiError;
+use crate::{AppState, Located};
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use civicgrid_domain::{CameraStatus, FacilityCategory, Level, OrgUnit, RoleKind, UnitCode};
+use civicgrid_geo::{Crs, LatLng};
+use civicgrid_store::{ListQuery, NewFacility, Page, Stats};
+use extract::{J, Q};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+/// Every API path, for the OpenAPI document test; the router below must match.
+pub const PATHS: &[&str] = &[
+    "/healthz",
+    "/api/v1/openapi.json",
+    "/api/v1/stats",
+    "/api/v1/units",
+    "/api/v1/units/{code}",
+    "/api/v1/units/{code}/history",
+    "/api/v1/communities",
+    "/api/v1/grids",
+    "/api/v1/locate",
+    "/api/v1/compounds",
+    "/api/v1/facilities",
+    "/api/v1/cameras",
+    "/api/v1/party-branches",
+    "/api/v1/people",
+];
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/api/v1/openapi.json", get(openapi))
+        .route("/api/v1/stats", get(stats))
+        .route("/api/v1/units", get(org_tree))
+        .route("/api/v1/units/{code}", get(unit))
+        .route("/api/v1/units/{code}/history", get(unit_history))
+        .route("/api/v1/communities", get(communities))
+        .route("/api/v1/grids", get(grids))
+        .route("/api/v1/locate", get(locate))
+        .route("/api/v1/compounds", get(compounds))
+        .route("/api/v1/facilities", get(facilities).post(add_facility))
+        .route("/api/v1/cameras", get(cameras))
+        .route("/api/v1/party-branches", get(party_branches))
+        .route("/api/v1/people", get(people))
+}
+
+pub const OPENAPI: &str = include_str!("../../openapi.json");
+
+async fn openapi() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+async fn healthz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    // Touch the database so a broken store shows as unhealthy, not as fine.
+    state.store.setting("schema").await?;
+    Ok(Json(json!({ "status": "ok" })))
+}
+
+pub(crate) fn parse_unit(s: &str) -> Result<UnitCode, ApiError> {
+    UnitCode::parse(s).map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
+/// The current unit named by `code`, or 404.
+pub(crate) async fn existing_unit(state: &AppState, code: &str) -> Result<OrgUnit, ApiError> {
+    let code = parse_unit(code)?;
+    state.store.unit(&code).await?.ok_or_else(|| ApiError::not_found(format!("unit {code} not found")))
+}
+
+async fn optional_unit(state: &AppState, code: Option<&str>) -> Result<Option<UnitCode>, ApiError> {
+    match code {
+        Some(c) => Ok(Some(existing_unit(state, c).await?.code)),
+        None => Ok(None),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UnitParam {
+    unit: Option<String>,
+}
+
+async fn stats(State(state): State<AppState>, Q(p): Q<UnitParam>) -> Result<Json<Value>, ApiError> {
+    let within = optional_unit(&state, p.unit.as_deref()).await?;
+    let stats = state.store.stats(within.as_ref()).await?;
+    let mut v = serde_json::to_value(stats).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    v["unit"] = json!(within.map(String::from));
+    Ok(Json(v))
+}
+
+#[derive(Debug, Serialize)]
+struct UnitJson {
+    code: String,
+    name: String,
+    level: Level,
+    parent: Option<String>,
+    valid_from: String,
+    valid_to: Option<String>,
+}
+
+impl From<&OrgUnit> for UnitJson {
+    fn from(u: &OrgUnit) -> Self {
+        UnitJson {
+            code: u.code.to_string(),
+            name: u.name.clone(),
+            level: u.level(),
+            parent: u.parent().map(String::from),
+            valid_from: u.validity.from.to_string(),
+            valid_to: u.validity.to.map(|d| d.to_string()),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TreeParams {
+    /// Include grids under each community (1,148 in the demo).
+    #[serde(default)]
+    grids: bool,
+}
+
+/// The organisation tree from the district down to communities (or grids).
+async fn org_tree(State(state): State<AppState>, Q(p): Q<TreeParams>) -> Result<Json<Value>, ApiError> {
+    let deepest = if p.grids { Level::Grid } else { Level::Community };
+    let mut by_level = Vec::new();
+    for level in Level::ALL.into_iter().filter(|l| *l <= deepest) {
+        by_level.push(state.store.units(level, None).await?);
+    }
+    fn node(u: &OrgUnit, rest: &[Vec<OrgUnit>]) -> Value {
+        let children: Vec<Value> = match rest.split_first() {
+            Some((next, deeper)) => next.iter().filter(|c| c.parent().as_ref() == Some(&u.code)).map(|c| node(c, deeper)).collect(),
+            None => Vec::new(),
+        };
+        json!({ "code": u.code, "name": u.name, "level": u.level(), "children": children })
+    }
+    let roots: Vec<Value> = match by_level.split_first() {
+        Some((districts, rest)) => districts.iter().map(|d| node(d, rest)).collect(),
+        None => Vec::new(),
+    };
+    Ok(Json(json!({ "units": roots })))
+}
+
+/// A unit with its ancestors, counts, and children with their counts.
+async fn unit(State(state): State<AppState>, Path(code): Path<String>) -> Result<Json<Value>, ApiError> {
+    let unit = existing_unit(&state, &code).await?;
+    let mut path = Vec::new();
+    let mut up = unit.parent();
+    while let Some(c) = up {
+        if let Some(u) = state.store.unit(&c).await? {
+            path.insert(0, UnitJson::from(&u));
+        }
+        up = c.parent();
+    }
+    let stats = state.store.stats(Some(&unit.code)).await?;
+    let children: Vec<Value> = match unit.level().child() {
+        Some(level) => {
+            let names = state.store.units(level, Some(&unit.code)).await?;
+            state
+                .store
+                .stats_by(Some(&unit.code), level)
+                .await?
+                .into_iter()
+                .map(|(code, s)| {
+                    let name = names.iter().find(|u| u.code == code).map(|u| u.name.clone()).unwrap_or_default();
+                    json!({ "code": code, "name": name, "level": level, "stats": s })
+                })
+                .collect()
+        }
+        None => Vec::new(),
+    };
+    Ok(Json(json!({ "unit": UnitJson::from(&unit), "path": path, "stats": stats, "children": children })))
+}
+
+async fn unit_history(State(state): State<AppState>, Path(code): Path<String>) -> Result<Json<Value>, ApiError> {
+    let code = parse_unit(&code)?;
+    let versions = state.store.unit_history(&code).await?;
+    if versions.is_empty() {
+        return Err(ApiError::not_found(format!("unit {code} not found")));
+    }
+    let items: Vec<Value> = versions
+        .iter()
+        .map(|u| {
+            let mut v = serde_json::to_value(UnitJson::from(u)).unwrap_or_default();
+            v["boundary"] = json!(u.boundary);
+            v
+        })
+        .collect();
+    Ok(Json(json!({ "code": code, "versions": items })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BoundaryParams {
+    community: Option<String>,
+    within: Option<String>,
+    crs: Option<String>,
+}
+
+fn parse_crs(crs: Option<&str>) -> Result<Crs, ApiError> {
+    crs.map_or(Ok(Crs::Wgs84), |c| c.parse().map_err(|e: civicgrid_geo::GeoError| ApiError::bad_request(e.to_string())))
+}
+
+async fn boundaries(state: &AppState, level: Level, within: Option<&str>, crs: Option<&str>) -> Result<Json<Value>, ApiError> {
+    let crs = parse_crs(crs)?;
+    let within = optional_unit(state, within).await?;
+    let units = state.store.units(level, within.as_ref()).await?;
+    let stats = state.store.stats_by(within.as_ref().filter(|w| w.level() < level), level).await?;
+    Ok(Json(geojson::collection(&units, &stats, crs)))
+}
+
+/// Communities as a GeoJSON FeatureCollection.
+async fn communities(State(state): State<AppState>, Q(p): Q<BoundaryParams>) -> Result<Json<Value>, ApiError> {
+    if p.community.is_some() {
+        return Err(ApiError::bad_request("use within=CODE to pick communities of a street"));
+    }
+    boundaries(&state, Level::Community, p.within.as_deref(), p.crs.as_deref()).await
+}
+
+/// Grids (of a community, or within any unit) as a GeoJSON FeatureCollection.
+async fn grids(State(state): State<AppState>, Q(p): Q<BoundaryParams>) -> Result<Json<Value>, ApiError> {
+    let within = p.community.as_deref().or(p.within.as_deref());
+    if let Some(c) = p.community.as_deref()
+        && parse_unit(c)?.level() != Level::Community
+    {
+        return Err(ApiError::bad_request(format!("{c} is not a community code (12 digits)")));
+    }
+    boundaries(&state, Level::Grid, within, p.crs.as_deref()).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LocateParams {
+    lat: Option<String>,
+    lon: Option<String>,
+    crs: Option<String>,
+}
+
+fn parse_coord(name: &str, v: Option<&str>) -> Result<f64, ApiError> {
+    let v = v.ok_or_else(|| ApiError::bad_request(format!("the query parameter {name} is required")))?;
+    v.trim().parse::<f64>().map_err(|_| ApiError::bad_request(format!("{name}={v:?} is not a number")))
+}
+
+async fn locate(State(state): State<AppState>, Q(p): Q<LocateParams>) -> Result<Json<Located>, ApiError> {
+    let (lat, lon) = (parse_coord("lat", p.lat.as_deref())?, parse_coord("lon", p.lon.as_deref())?);
+    let crs = parse_crs(p.crs.as_deref())?;
+    let point = crs.to_wgs84(lat, lon).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    state.locator().locate(point).map(Json).ok_or_else(|| {
+        ApiError::not_found(format!("the point ({lat}, {lon}) in {} lies outside the district's grids", crs.as_str()))
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListParams {
+    unit: Option<String>,
+    limit: Option<u32>,
+    offset: Option<u32>,
+    category: Option<String>,
+    status: Option<String>,
+    role: Option<String>,
+    crs: Option<String>,
+}
+
+impl ListParams {
+    async fn query(&self, state: &AppState) -> Result<ListQuery, ApiError> {
+        let limit = self.limit.unwrap_or(50);
+        if limit == 0 || limit > ListQuery::MAX_LIMIT {
+            return Err(ApiError::bad_request(format!("limit must be 1..={}", ListQuery::MAX_LIMIT)));
+        }
+        Ok(ListQuery { within: optional_unit(state, self.unit.as_deref()).await?, limit, offset: self.offset.unwrap_or(0) })
+    }
+
+    fn only(&self, allowed: &[&str]) -> Result<(), ApiError> {
+        for (name, given) in [("category", &self.category), ("status", &self.status), ("role", &self.role)] {
+            if given.is_some() && !allowed.contains(&name) {
+                return Err(ApiError::bad_request(format!("this list has no filter {name:?}")));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn parse_filter<T: std::str::FromStr<Err = String>>(v: Option<&str>) -> Result<Option<T>, ApiError> {
+    v.map(|s| s.parse::<T>().map_err(ApiError::bad_request)).transpose()
+}
+
+/// Converts the `lat`/`lon` of every item to `crs` for clients drawing on Chinese maps.
+fn page_json<T: Serialize>(page: Page<T>, crs: Crs) -> Result<Json<Value>, ApiError> {
+    let mut v = serde_json::to_value(page).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    if crs != Crs::Wgs84
+        && let Some(items) = v["items"].as_array_mut()
+    {
+        for item in items {
+            if let (Some(lat), Some(lon)) = (item["lat"].as_f64(), item["lon"].as_f64())
+                && let Ok(p) = LatLng::new(lat, lon)
+            {
+                let (lat, lon) = crs.from_wgs84(p);
+                item["lat"] = json!(lat);
+                item["lon"] = json!(lon);
+            }
+        }
+    }
+    v["crs"] = json!(crs.as_str());
+    Ok(Json(v))
+}
+
+async fn compounds(State(state): State<AppState>, Q(p): Q<ListParams>) -> Result<Json<Value>, ApiError> {
+    p.only(&[])?;
+    let crs = parse_crs(p.crs.as_deref())?;
+    page_json(state.store.compounds(&p.query(&state).await?).await?, crs)
+}
+
+async fn facilities(State(state): State<AppState>, Q(p): Q<ListParams>) -> Result<Json<Value>, ApiError> {
+    p.only(&["category"])?;
+    let crs = parse_crs(p.crs.as_deref())?;
+    let category = parse_filter::<FacilityCategory>(p.category.as_deref())?;
+    page_json(state.store.facilities(&p.query(&state).await?, category).await?, crs)
+}
+
+async fn cameras(State(state): State<AppState>, Q(p): Q<ListParams>) -> Result<Json<Value>, ApiError> {
+    p.only(&["status"])?;
+    let crs = parse_crs(p.crs.as_deref())?;
+    let status = parse_filter::<CameraStatus>(p.status.as_deref())?;
+    page_json(state.store.cameras(&p.query(&state).await?, status).await?, crs)
+}
+
+async fn party_branches(State(state): State<AppState>, Q(p): Q<ListParams>) -> Result<Json<Value>, ApiError> {
+    p.only(&[])?;
+    page_json(state.store.party_branches(&p.query(&state).await?).await?, Crs::Wgs84)
+}
+
+async fn people(State(state): State<AppState>, Q(p): Q<ListParams>) -> Result<Json<Value>, ApiError> {
+    p.only(&["role"])?;
+    let role = parse_filter::<RoleKind>(p.role.as_deref())?;
+    page_json(state.store.people(&p.query(&state).await?, role).await?, Crs::Wgs84)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewFacilityJson {
+    category: String,
+    name: String,
+    #[serde(default)]
+    address: String,
+    lat: f64,
+    lon: f64,
+    #[serde(default)]
+    crs: Option<String>,
+}
+
+/// Adds a facility at a point; the server places it in the grid that holds it.
+async fn add_facility(State(state): State<AppState>, J(body): J<NewFacilityJson>) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let category: FacilityCategory = body.category.parse().map_err(ApiError::unprocessable)?;
+    let name = body.name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(ApiError::unprocessable("name must be 1 to 100 characters"));
+    }
+    if body.address.chars().count() > 200 {
+        return Err(ApiError::unprocessable("address must be at most 200 characters"));
+    }
+    let crs = parse_crs(body.crs.as_deref())?;
+    let point = crs.to_wgs84(body.lat, body.lon).map_err(|e| ApiError::unprocessable(e.to_string()))?;
+    let grid = state
+        .locator()
+        .grid_of(point)
+        .cloned()
+        .ok_or_else(|| ApiError::unprocessable("the point lies outside the district's grids"))?;
+    let added = state
+        .store
+        .add_facility(&NewFacility {
+            category,
+            name: name.to_owned(),
+            address: body.address.trim().to_owned(),
+            grid,
+            lat: point.lat(),
+            lon: point.lon(),
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(serde_json::to_value(added).unwrap_or_default())))
+}
+
+/// Stats is re-exported for pages that show the same counts as the API.
+pub(crate) type UnitStats = Stats;

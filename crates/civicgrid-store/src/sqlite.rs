@@ -1,0 +1,880 @@
+//! The SQLite backend: one file in WAL mode with full synchronous commits, so a
+//! write that was acknowledged survives a killed process or a power cut.
+
+use crate::view::*;
+use crate::{Progress, Result, Store, StoreError};
+use async_trait::async_trait;
+use civicgrid_domain::{
+    CameraStatus, DistrictBundle, FacilityCategory, Level, OrgUnit, RoleKind, Ring, UnitCode, Validity,
+};
+use jiff::civil::Date;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::query_builder::Separated;
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Rows per multi-row INSERT; keeps every statement under SQLite's bind limit.
+const CHUNK: usize = 1000;
+
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+/// The column that holds the code of `level` on every placed row.
+fn level_col(level: Level) -> &'static str {
+    match level {
+        Level::District => "district_code",
+        Level::Street => "street_code",
+        Level::Community => "community_code",
+        Level::Grid => "grid_code",
+    }
+}
+
+/// The codes of every level from the district down to `unit`, `None` below it.
+fn placement(unit: &UnitCode) -> [Option<String>; 4] {
+    Level::ALL.map(|l| unit.at_level(l).map(String::from))
+}
+
+fn grid_placement(grid: &UnitCode) -> Result<[String; 4]> {
+    match placement(grid) {
+        [Some(d), Some(s), Some(c), Some(g)] => Ok([d, s, c, g]),
+        _ => Err(StoreError::Invalid(format!("{grid} is not a grid code"))),
+    }
+}
+
+fn parse_date(s: &str) -> Result<Date> {
+    s.parse().map_err(|e| StoreError::Corrupt(format!("bad date {s:?}: {e}")))
+}
+
+fn parse_code(s: &str) -> Result<UnitCode> {
+    UnitCode::parse(s).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn parse_enum<T: FromStr<Err = String>>(s: &str) -> Result<T> {
+    s.parse().map_err(StoreError::Corrupt)
+}
+
+fn bbox(ring: &Ring) -> [f64; 4] {
+    ring.iter().fold([f64::MAX, f64::MAX, f64::MIN, f64::MIN], |b, [x, y]| {
+        [b[0].min(*x), b[1].min(*y), b[2].max(*x), b[3].max(*y)]
+    })
+}
+
+fn unit_from_row(row: &SqliteRow) -> Result<OrgUnit> {
+    let boundary: Option<String> = row.try_get("boundary")?;
+    let boundary = boundary
+        .map(|b| serde_json::from_str::<Ring>(&b))
+        .transpose()
+        .map_err(|e| StoreError::Corrupt(format!("bad boundary: {e}")))?;
+    let to: Option<String> = row.try_get("valid_to")?;
+    Ok(OrgUnit {
+        code: parse_code(row.try_get("code")?)?,
+        name: row.try_get("name")?,
+        validity: Validity { from: parse_date(row.try_get("valid_from")?)?, to: to.as_deref().map(parse_date).transpose()? },
+        boundary,
+    })
+}
+
+/// `AND <col> = ?` for the unit a list is restricted to, or nothing.
+fn push_within(qb: &mut QueryBuilder<'_, Sqlite>, alias: &str, within: &Option<UnitCode>) {
+    if let Some(unit) = within {
+        qb.push(format_args!(" AND {alias}{} = ", level_col(unit.level())));
+        qb.push_bind(unit.as_str().to_owned());
+    }
+}
+
+fn push_page(qb: &mut QueryBuilder<'_, Sqlite>, q: &ListQuery) {
+    qb.push(" LIMIT ");
+    qb.push_bind(i64::from(q.limit.min(ListQuery::MAX_LIMIT)));
+    qb.push(" OFFSET ");
+    qb.push_bind(i64::from(q.offset));
+}
+
+/// One count in [`Stats`]: `expr` over the rows of `table` matching `filter`.
+struct Counter {
+    key: &'static str,
+    table: &'static str,
+    expr: &'static str,
+    filter: &'static str,
+}
+
+const COUNTERS: &[Counter] = &[
+    Counter { key: "compounds", table: "compounds", expr: "count(*)", filter: "" },
+    Counter { key: "buildings", table: "buildings", expr: "count(*)", filter: "" },
+    Counter { key: "households", table: "households", expr: "count(*)", filter: "" },
+    Counter { key: "residents", table: "residents", expr: "count(*)", filter: "" },
+    Counter { key: "elderly_alone", table: "residents", expr: "count(*)", filter: "care_groups LIKE '%elderly_alone%'" },
+    Counter { key: "disabled", table: "residents", expr: "count(*)", filter: "care_groups LIKE '%disabled%'" },
+    Counter { key: "low_income", table: "residents", expr: "count(*)", filter: "care_groups LIKE '%low_income%'" },
+    Counter { key: "facilities", table: "facilities", expr: "count(*)", filter: "" },
+    Counter { key: "service_stations", table: "facilities", expr: "count(*)", filter: "category = 'party_service_station'" },
+    Counter { key: "cameras", table: "cameras", expr: "count(*)", filter: "" },
+    Counter { key: "cameras_online", table: "cameras", expr: "count(*)", filter: "status = 'online'" },
+    Counter { key: "party_groups", table: "party_groups", expr: "count(*)", filter: "" },
+    Counter { key: "grid_party_branches", table: "party_branch_grids", expr: "count(DISTINCT branch_code)", filter: "" },
+    Counter { key: "grid_workers", table: "person_roles", expr: "count(DISTINCT person_id)", filter: "kind = 'grid_worker'" },
+    Counter { key: "party_members", table: "person_roles", expr: "count(DISTINCT person_id)", filter: "kind = 'party_member'" },
+    Counter { key: "street_riders", table: "person_roles", expr: "count(DISTINCT person_id)", filter: "kind = 'street_rider'" },
+    Counter { key: "volunteers", table: "person_roles", expr: "count(DISTINCT person_id)", filter: "kind = 'volunteer'" },
+];
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `url` and runs the migrations.
+    pub async fn open(url: &str) -> Result<Self> {
+        let opts = if url.starts_with("sqlite:") {
+            SqliteConnectOptions::from_str(url)?
+        } else {
+            SqliteConnectOptions::new().filename(url)
+        };
+        let opts = opts
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        // An in-memory database lives as long as its one connection.
+        let max = if url.contains(":memory:") { 1 } else { 8 };
+        let pool = SqlitePoolOptions::new().max_connections(max).min_connections(1).connect_with(opts).await?;
+        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        Ok(SqliteStore { pool })
+    }
+
+    async fn count_groups(&self, c: &Counter, within: Option<&UnitCode>, by: Option<Level>) -> Result<Vec<(Option<String>, i64)>> {
+        let key = by.map_or("''", level_col);
+        let mut qb = QueryBuilder::<Sqlite>::new(format!("SELECT {key} AS k, {} AS n FROM {} WHERE 1 = 1", c.expr, c.table));
+        if !c.filter.is_empty() {
+            qb.push(format_args!(" AND {}", c.filter));
+        }
+        push_within(&mut qb, "", &within.cloned());
+        if by.is_some() {
+            qb.push(" GROUP BY k");
+        }
+        let rows = qb.build().fetch_all(&self.pool).await?;
+        rows.iter().map(|r| Ok((r.try_get("k")?, r.try_get("n")?))).collect()
+    }
+
+    async fn count_units(&self, level: Level, within: Option<&UnitCode>, by: Option<Level>) -> Result<Vec<(Option<String>, i64)>> {
+        let key = by.map_or_else(|| "''".to_owned(), |b| format!("substr(code, 1, {})", b.code_len()));
+        let mut qb = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT {key} AS k, count(*) AS n FROM org_units WHERE valid_to IS NULL AND level = '{}'",
+            level.as_str()
+        ));
+        if let Some(w) = within {
+            qb.push(format_args!(" AND substr(code, 1, {}) = ", w.as_str().len()));
+            qb.push_bind(w.as_str().to_owned());
+        }
+        if by.is_some() {
+            qb.push(" GROUP BY k");
+        }
+        let rows = qb.build().fetch_all(&self.pool).await?;
+        rows.iter().map(|r| Ok((r.try_get("k")?, r.try_get("n")?))).collect()
+    }
+
+    /// All counts, grouped by the units of level `by` (one group when `None`).
+    async fn grouped_stats(&self, within: Option<&UnitCode>, by: Option<Level>) -> Result<Vec<(Option<String>, Stats)>> {
+        let mut out: Vec<(Option<String>, Stats)> = Vec::new();
+        let mut add = |k: Option<String>, key: &str, n: i64| {
+            let k = if by.is_none() { None } else { k };
+            match out.iter_mut().find(|(g, _)| *g == k) {
+                Some((_, s)) => s.set(key, n),
+                None => {
+                    let mut s = Stats::default();
+                    s.set(key, n);
+                    out.push((k, s));
+                }
+            }
+        };
+        for (key, level) in [("streets", Level::Street), ("communities", Level::Community), ("grids", Level::Grid)] {
+            for (k, n) in self.count_units(level, within, by).await? {
+                add(k, key, n);
+            }
+        }
+        for c in COUNTERS {
+            for (k, n) in self.count_groups(c, within, by).await? {
+                add(k, c.key, n);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Inserts `rows` with multi-row INSERTs of [`CHUNK`] rows, reporting progress.
+    async fn bulk<'a, T>(
+        tx: &mut Transaction<'_, Sqlite>,
+        head: &str,
+        rows: &'a [T],
+        bind: impl Fn(&mut Separated<'_, 'a, Sqlite, &'static str>, &'a T),
+        done: &mut u64,
+        total: u64,
+        progress: Progress<'_>,
+    ) -> Result<()> {
+        for chunk in rows.chunks(CHUNK) {
+            let mut qb = QueryBuilder::<Sqlite>::new(head);
+            qb.push_values(chunk, |mut b, r| bind(&mut b, r));
+            qb.build().execute(&mut **tx).await?;
+            *done += chunk.len() as u64;
+            progress(*done, total);
+        }
+        Ok(())
+    }
+}
+
+/// Binds the four level codes of a row placed in `grid`.
+fn bind_place<'a>(b: &mut Separated<'_, 'a, Sqlite, &'static str>, grid: &UnitCode) {
+    for code in placement(grid) {
+        b.push_bind(code);
+    }
+}
+
+fn check_bundle(bundle: &DistrictBundle) -> Result<()> {
+    let grids: std::collections::HashSet<&UnitCode> =
+        bundle.units.iter().filter(|u| u.level() == Level::Grid).map(|u| &u.code).collect();
+    let placed = bundle
+        .compounds
+        .iter()
+        .map(|c| &c.grid)
+        .chain(bundle.buildings.iter().map(|b| &b.grid))
+        .chain(bundle.facilities.iter().map(|f| &f.grid))
+        .chain(bundle.cameras.iter().map(|c| &c.grid))
+        .chain(bundle.party_groups.iter().map(|g| &g.grid))
+        .chain(bundle.party_branches.iter().flat_map(|b| &b.grids));
+    for g in placed {
+        if !grids.contains(g) {
+            return Err(StoreError::Invalid(format!("a record is placed in grid {g}, which the bundle does not define")));
+        }
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn is_empty(&self) -> Result<bool> {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM org_units").fetch_one(&self.pool).await?;
+        Ok(n == 0)
+    }
+
+    async fn import_district(&self, bundle: &DistrictBundle, progress: Progress<'_>) -> Result<()> {
+        check_bundle(bundle)?;
+        let building_grid: std::collections::HashMap<i64, &UnitCode> =
+            bundle.buildings.iter().map(|b| (b.id, &b.grid)).collect();
+        let household_grid: std::collections::HashMap<i64, &UnitCode> = bundle
+            .households
+            .iter()
+            .filter_map(|h| Some((h.id, *building_grid.get(&h.building_id)?)))
+            .collect();
+        let grid_of = |map: &std::collections::HashMap<i64, &UnitCode>, id: i64, what: &str| {
+            map.get(&id).map(|g| (*g).clone()).ok_or_else(|| StoreError::Invalid(format!("{what} {id} does not exist")))
+        };
+        let households = bundle
+            .households
+            .iter()
+            .map(|h| Ok((h, grid_of(&building_grid, h.building_id, "building")?)))
+            .collect::<Result<Vec<_>>>()?;
+        let residents = bundle
+            .residents
+            .iter()
+            .map(|r| Ok((r, grid_of(&household_grid, r.household_id, "household")?)))
+            .collect::<Result<Vec<_>>>()?;
+        let branch_grids: Vec<(&str, &UnitCode)> =
+            bundle.party_branches.iter().flat_map(|b| b.grids.iter().map(move |g| (b.code.as_str(), g))).collect();
+        let roles: Vec<(i64, &civicgrid_domain::PersonRole)> =
+            bundle.people.iter().flat_map(|p| p.roles.iter().map(move |r| (p.id, r))).collect();
+        let total = (bundle.units.len()
+            + bundle.compounds.len()
+            + bundle.buildings.len()
+            + households.len()
+            + residents.len()
+            + bundle.facilities.len()
+            + bundle.cameras.len()
+            + bundle.party_branches.len()
+            + branch_grids.len()
+            + bundle.party_groups.len()
+            + bundle.people.len()
+            + roles.len()
+            + bundle.streets.nodes.len()
+            + bundle.streets.edges.len()) as u64;
+        let mut done = 0u64;
+        let mut tx = self.pool.begin().await?;
+        let units = bundle
+            .units
+            .iter()
+            .map(|u| Ok((u, u.boundary.as_ref().map(serde_json::to_string).transpose().map_err(|e| StoreError::Invalid(e.to_string()))?)))
+            .collect::<Result<Vec<_>>>()?;
+        Self::bulk(
+            &mut tx,
+            "INSERT INTO org_units (code, level, parent_code, name, valid_from, valid_to, boundary, min_lon, min_lat, max_lon, max_lat) ",
+            &units,
+            |b, (u, json)| {
+                let bb = u.boundary.as_ref().map(bbox);
+                b.push_bind(u.code.as_str())
+                    .push_bind(u.level().as_str())
+                    .push_bind(u.parent().map(String::from))
+                    .push_bind(u.name.as_str())
+                    .push_bind(u.validity.from.to_string())
+                    .push_bind(u.validity.to.map(|d| d.to_string()))
+                    .push_bind(json.as_deref())
+                    .push_bind(bb.map(|b| b[0]))
+                    .push_bind(bb.map(|b| b[1]))
+                    .push_bind(bb.map(|b| b[2]))
+                    .push_bind(bb.map(|b| b[3]));
+            },
+            &mut done,
+            total,
+            progress,
+        )
+        .await?;
+        Self::bulk(
+            &mut tx,
+            "INSERT INTO compounds (code, name, address, lat, lon, district_code, street_code, community_code, grid_code) ",
+            &bundle.compounds,
+            |b, c| {
+                b.push_bind(c.code.as_str()).push_bind(c.name.as_str()).push_bind(c.address.as_str()).push_bind(c.lat).push_bind(c.lon);
+                bind_place(b, &c.grid);
+            },
+            &mut done,
+            total,
+            progress,
+        )
+        .await?;
+        Self::bulk(
+            &mut tx,
+            "INSERT INTO buildings (id, compound_code, number, floors, lat, lon, district_code, street_code, community_code, grid_code) ",
+            &bundle.buildings,
+            |b, x| {
+                b.push_bind(x.id)
+                    .push_bind(x.compound.as_str())
+                    .push_bind(i64::from(x.number))
+                    .push_bind(i64::from(x.floors))
+                    .push_bind(x.lat)
+                    .push_bind(x.lon);
+                bind_place(b, &x.grid);
+            },
+            &mut done,
+            total,
+            progress,
+        )
+        .await?;
+        Self::bulk(
+            &mut tx,
+            "INSERT INTO households (id, building_id, entrance, room, district_code, street_code, community_code, grid_code) ",
+            &households,
+            |b, (h, grid)| {
+                b.push_bind(h.id).push_bind(h.building_id).push_bind(i64::from(h.entrance)).push_bind(i64::from(h.room));
+                bind_place(b, grid);
+            },
+            &mut done,
+            total,
+            progress,
+        )
+        .await?;
+        Self::bulk(
+            &mut tx,
+            "INSERT INTO residents (id, household_id, name, gender, birth_date, id_number, phone, head_of_household, care_groups, \
+             district_code, street_code, community_code, grid_code) ",
+            &residents,
+            |b, (r, grid)| {
+                let care: Vec<&str> = r.care.iter().map(|c| c.as_str()).collect();
+                b.push_bind(r.id)
+                    .push_bind(r.household_id)
+                    .push_bind(r.name.as_str())
+                    .push_bind(r.gender.as_str())
+                    .push_bind(r.birth.to_string())
+                    .push_bind(r.id_number.as_str())
+                    .push_bind(r.phone.as_ref().map(|p| p.as_str()))
+                    .push_bind(r.head_of_household)
+                    .push_bind(care.join(","));
+                bind_place(b, grid);
+            },
+            &mut done,
+            total,
+            progress,
+        )
+        .await?;
+        Self::bulk(
+            &mut tx,
+            "INSERT INTO facilities (code, category, name, address, lat, lon, district_code, street_code, community_code, grid_code) ",
+            &bundle.facilities,
+            |b, f| {
+                b.push_bind(f.code.as_str())
+                    .push_bind(f.category.as_str())
+                    .push_bind(f.name.as_str())
+                    .push_bind(f.address.as_str())
+                    .push_bind(f.lat)
+                    .push_bind(f.lon);
+                bind_place(b, &f.grid);
+            },
+            &mut done,
+            total,
+            progress,
+        )
+        .await?;
+        Self::bulk(
+            &mut tx,
+            "INSERT INTO cameras (code, name, status, installed_on, lat, lon, district_code, street_code, community_code, grid_code) ",
+            &bundle.cameras,
+            |b, c| {
+                b.push_bind(c.code.as_str())
+                    .push_bind(c.name.as_str())
+                    .push_bind(c.status.as_str())
+                    .push_bind(c.installed_on.to_string())
+                    .push_bind(c.lat)
+                    .push_bind(c.lon);
+                bind_place(b, &c.grid);
+            },
+            &mut done,
+            total,
+            progress,
+        )
+        .await?;
+        Self::bulk(
+            &mut tx,
+            "INSERT INTO party_branches (code, name, district_code, street_code, community_code) ",
+            &bundle.party_branches,
+            |b, x| {
+                b.push_bind(x.code.as_str()).push_bind(x.name.as_str());
+                for code in placement(&x.community).into_iter().take(3) {
+                    b.push_bind(code);
+                }
+            },
+            &mut done,
+            total,
+            progress,
+        )
+        .await?;
+        Self::bulk(
+            &mut tx,
+            "INSERT INTO party_branch_grids (branch_code, district_code, street_code, community_code, grid_code) ",
+            &branch_grids,
+            |b, (branch, grid)| {
+                b.push_bind(*branch);
+                bind_place(b, grid);
+            },
+            &mut done,
+            total,
+            progress,
+        )
+        .await?;
+        Self::bulk(
+            &mut tx,
+            "INSERT INTO party_groups (code, name, branch_code, district_code, street_code, community_code, grid_code) ",
+            &bundle.party_groups,
+            |b, g| {
+                b.push_bind(g.code.as_str()).push_bind(g.name.as_str()).push_bind(g.branch.as_str());
+                bind_place(b, &g.grid);
+            },
+            &mut done,
+            total,
+            progress,
+        )
+        .await?;
+        Self::bulk(
+            &mut tx,
+            "INSERT INTO people (id, name, gender, phone, home_community_code) ",
+            &bundle.people,
+            |b, p| {
+                b.push_bind(p.id)
+                    .push_bind(p.name.as_str())
+                    .push_bind(p.gender.as_str())
+                    .push_bind(p.phone.as_ref().map(|x| x.as_str()))
+                    .push_bind(p.home_community.as_ref().map(|c| c.as_str()));
+            },
+            &mut done,
+            total,
+            progress,
+        )
+        .await?;
+        Self::bulk(
+            &mut tx,
+            "INSERT INTO person_roles (person_id, kind, unit_code, since, district_code, street_code, community_code, grid_code) ",
+            &roles,
+            |b, (id, r)| {
+                b.push_bind(*id).push_bind(r.kind.as_str()).push_bind(r.unit.as_str()).push_bind(r.since.to_string());
+                bind_place(b, &r.unit);
+            },
+            &mut done,
+            total,
+            progress,
+        )
+        .await?;
+        let nodes: Vec<(usize, &[f64; 2])> = bundle.streets.nodes.iter().enumerate().collect();
+        Self::bulk(
+            &mut tx,
+            "INSERT INTO street_nodes (id, lon, lat) ",
+            &nodes,
+            |b, (id, [lon, lat])| {
+                b.push_bind(*id as i64).push_bind(*lon).push_bind(*lat);
+            },
+            &mut done,
+            total,
+            progress,
+        )
+        .await?;
+        Self::bulk(
+            &mut tx,
+            "INSERT INTO street_edges (from_id, to_id, length_m, name) ",
+            &bundle.streets.edges,
+            |b, e| {
+                b.push_bind(i64::from(e.from)).push_bind(i64::from(e.to)).push_bind(e.length_m).push_bind(e.name.as_str());
+            },
+            &mut done,
+            total,
+            progress,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn stats(&self, within: Option<&UnitCode>) -> Result<Stats> {
+        Ok(self.grouped_stats(within, None).await?.into_iter().next().map(|(_, s)| s).unwrap_or_default())
+    }
+
+    async fn stats_by(&self, within: Option<&UnitCode>, by: Level) -> Result<Vec<(UnitCode, Stats)>> {
+        if within.is_some_and(|w| w.level() >= by) {
+            return Err(StoreError::Invalid(format!("cannot group by {} within a {}", by.as_str(), within.map_or("", |w| w.level().as_str()))));
+        }
+        let mut groups = self.grouped_stats(within, Some(by)).await?;
+        let units = self.units(by, within).await?;
+        Ok(units
+            .into_iter()
+            .map(|u| {
+                let stats = groups
+                    .iter_mut()
+                    .find(|(k, _)| k.as_deref() == Some(u.code.as_str()))
+                    .map(|(_, s)| std::mem::take(s))
+                    .unwrap_or_default();
+                (u.code, stats)
+            })
+            .collect())
+    }
+
+    async fn unit(&self, code: &UnitCode) -> Result<Option<OrgUnit>> {
+        let row = sqlx::query("SELECT * FROM org_units WHERE code = ? AND valid_to IS NULL")
+            .bind(code.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(unit_from_row).transpose()
+    }
+
+    async fn unit_history(&self, code: &UnitCode) -> Result<Vec<OrgUnit>> {
+        let rows = sqlx::query("SELECT * FROM org_units WHERE code = ? ORDER BY valid_from")
+            .bind(code.as_str())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(unit_from_row).collect()
+    }
+
+    async fn units(&self, level: Level, within: Option<&UnitCode>) -> Result<Vec<OrgUnit>> {
+        let mut qb = QueryBuilder::<Sqlite>::new("SELECT * FROM org_units WHERE valid_to IS NULL AND level = ");
+        qb.push_bind(level.as_str());
+        if let Some(w) = within {
+            qb.push(format_args!(" AND substr(code, 1, {}) = ", w.as_str().len()));
+            qb.push_bind(w.as_str().to_owned());
+        }
+        qb.push(" ORDER BY code");
+        let rows = qb.build().fetch_all(&self.pool).await?;
+        rows.iter().map(unit_from_row).collect()
+    }
+
+    async fn redraw_unit(&self, code: &UnitCode, boundary: &Ring, from: Date) -> Result<()> {
+        if !matches!(code.level(), Level::Grid | Level::Community) {
+            return Err(StoreError::Invalid("only grids and communities have boundaries to redraw".into()));
+        }
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query("SELECT * FROM org_units WHERE code = ? AND valid_to IS NULL")
+            .bind(code.as_str())
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("unit {code}")))?;
+        let current = unit_from_row(&row)?;
+        if from <= current.validity.from {
+            return Err(StoreError::Conflict(format!(
+                "a new version of {code} must start after the current one ({})",
+                current.validity.from
+            )));
+        }
+        sqlx::query("UPDATE org_units SET valid_to = ? WHERE code = ? AND valid_to IS NULL")
+            .bind(from.to_string())
+            .bind(code.as_str())
+            .execute(&mut *tx)
+            .await?;
+        let bb = bbox(boundary);
+        let json = serde_json::to_string(boundary).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        sqlx::query(
+            "INSERT INTO org_units (code, level, parent_code, name, valid_from, boundary, min_lon, min_lat, max_lon, max_lat) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(code.as_str())
+        .bind(code.level().as_str())
+        .bind(code.parent().map(String::from))
+        .bind(&current.name)
+        .bind(from.to_string())
+        .bind(json)
+        .bind(bb[0])
+        .bind(bb[1])
+        .bind(bb[2])
+        .bind(bb[3])
+        .execute(&mut *tx)
+        .await?;
+        if code.level() == Level::Grid {
+            let community = code.parent().ok_or_else(|| StoreError::Invalid("a grid has a community".into()))?;
+            replace_points(&mut tx, &community).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn compounds(&self, q: &ListQuery) -> Result<Page<CompoundView>> {
+        let total = self.count("compounds", q).await?;
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "SELECT c.*, (SELECT count(*) FROM buildings b WHERE b.compound_code = c.code) AS n_buildings, \
+             (SELECT count(*) FROM households h JOIN buildings b ON h.building_id = b.id WHERE b.compound_code = c.code) AS n_households \
+             FROM compounds c WHERE 1 = 1",
+        );
+        push_within(&mut qb, "c.", &q.within);
+        qb.push(" ORDER BY c.code");
+        push_page(&mut qb, q);
+        let rows = qb.build().fetch_all(&self.pool).await?;
+        let items = rows
+            .iter()
+            .map(|r| {
+                Ok(CompoundView {
+                    code: r.try_get("code")?,
+                    name: r.try_get("name")?,
+                    address: r.try_get("address")?,
+                    grid: r.try_get("grid_code")?,
+                    lat: r.try_get("lat")?,
+                    lon: r.try_get("lon")?,
+                    buildings: r.try_get("n_buildings")?,
+                    households: r.try_get("n_households")?,
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok(Page { items, total, limit: q.limit, offset: q.offset })
+    }
+
+    async fn facilities(&self, q: &ListQuery, category: Option<FacilityCategory>) -> Result<Page<FacilityView>> {
+        let filter = category.map(|c| format!("category = '{}'", c.as_str()));
+        let (total, rows) = self.list("facilities", q, filter.as_deref()).await?;
+        let items = rows.iter().map(facility_from_row).collect::<Result<_>>()?;
+        Ok(Page { items, total, limit: q.limit, offset: q.offset })
+    }
+
+    async fn cameras(&self, q: &ListQuery, status: Option<CameraStatus>) -> Result<Page<CameraView>> {
+        let filter = status.map(|c| format!("status = '{}'", c.as_str()));
+        let (total, rows) = self.list("cameras", q, filter.as_deref()).await?;
+        let items = rows
+            .iter()
+            .map(|r| {
+                Ok(CameraView {
+                    code: r.try_get("code")?,
+                    name: r.try_get("name")?,
+                    status: parse_enum(r.try_get("status")?)?,
+                    installed_on: r.try_get("installed_on")?,
+                    grid: r.try_get("grid_code")?,
+                    lat: r.try_get("lat")?,
+                    lon: r.try_get("lon")?,
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok(Page { items, total, limit: q.limit, offset: q.offset })
+    }
+
+    async fn party_branches(&self, q: &ListQuery) -> Result<Page<PartyBranchView>> {
+        let mut count = QueryBuilder::<Sqlite>::new("SELECT count(DISTINCT branch_code) FROM party_branch_grids g WHERE 1 = 1");
+        push_within(&mut count, "g.", &q.within);
+        let total: i64 = count.build_query_scalar().fetch_one(&self.pool).await?;
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "SELECT DISTINCT b.code, b.name, b.community_code FROM party_branches b \
+             JOIN party_branch_grids g ON g.branch_code = b.code WHERE 1 = 1",
+        );
+        push_within(&mut qb, "g.", &q.within);
+        qb.push(" ORDER BY b.code");
+        push_page(&mut qb, q);
+        let rows = qb.build().fetch_all(&self.pool).await?;
+        let mut items = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let code: String = r.try_get("code")?;
+            let grids: Vec<String> =
+                sqlx::query_scalar("SELECT grid_code FROM party_branch_grids WHERE branch_code = ? ORDER BY grid_code")
+                    .bind(&code)
+                    .fetch_all(&self.pool)
+                    .await?;
+            let groups = sqlx::query("SELECT code, name, grid_code FROM party_groups WHERE branch_code = ? ORDER BY code")
+                .bind(&code)
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(|g| Ok(PartyGroupView { code: g.try_get("code")?, name: g.try_get("name")?, grid: g.try_get("grid_code")? }))
+                .collect::<Result<_>>()?;
+            items.push(PartyBranchView { name: r.try_get("name")?, community: r.try_get("community_code")?, code, grids, groups });
+        }
+        Ok(Page { items, total, limit: q.limit, offset: q.offset })
+    }
+
+    async fn people(&self, q: &ListQuery, role: Option<RoleKind>) -> Result<Page<PersonView>> {
+        let roles_match = |qb: &mut QueryBuilder<'_, Sqlite>| {
+            qb.push(" WHERE EXISTS (SELECT 1 FROM person_roles r WHERE r.person_id = p.id");
+            if let Some(kind) = role {
+                qb.push(" AND r.kind = ");
+                qb.push_bind(kind.as_str());
+            }
+            push_within(qb, "r.", &q.within);
+            qb.push(")");
+        };
+        let mut count = QueryBuilder::<Sqlite>::new("SELECT count(*) FROM people p");
+        roles_match(&mut count);
+        let total: i64 = count.build_query_scalar().fetch_one(&self.pool).await?;
+        let mut qb = QueryBuilder::<Sqlite>::new("SELECT p.* FROM people p");
+        roles_match(&mut qb);
+        qb.push(" ORDER BY p.id");
+        push_page(&mut qb, q);
+        let rows = qb.build().fetch_all(&self.pool).await?;
+        let mut items = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let id: i64 = r.try_get("id")?;
+            let roles = sqlx::query("SELECT kind, unit_code, since FROM person_roles WHERE person_id = ? ORDER BY kind, unit_code")
+                .bind(id)
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(|x| Ok(RoleView { kind: parse_enum(x.try_get("kind")?)?, unit: x.try_get("unit_code")?, since: x.try_get("since")? }))
+                .collect::<Result<_>>()?;
+            let phone: Option<String> = r.try_get("phone")?;
+            items.push(PersonView {
+                id,
+                name: r.try_get("name")?,
+                gender: parse_enum(r.try_get("gender")?)?,
+                phone: phone.and_then(|p| civicgrid_domain::PhoneNumber::parse(&p).ok()).map(|p| p.masked()),
+                home_community: r.try_get("home_community_code")?,
+                roles,
+            });
+        }
+        Ok(Page { items, total, limit: q.limit, offset: q.offset })
+    }
+
+    async fn add_facility(&self, new: &NewFacility) -> Result<FacilityView> {
+        let [d, s, c, g] = grid_placement(&new.grid)?;
+        // One statement, so the next number and the insert are atomic.
+        let row = sqlx::query(
+            "INSERT INTO facilities (code, category, name, address, lat, lon, district_code, street_code, community_code, grid_code) \
+             VALUES ('FAC' || printf('%08d', (SELECT coalesce(max(rowid), 0) + 1 FROM facilities)), ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             RETURNING *",
+        )
+        .bind(new.category.as_str())
+        .bind(&new.name)
+        .bind(&new.address)
+        .bind(new.lat)
+        .bind(new.lon)
+        .bind(d)
+        .bind(s)
+        .bind(c)
+        .bind(g)
+        .fetch_one(&self.pool)
+        .await?;
+        facility_from_row(&row)
+    }
+
+    async fn setting(&self, key: &str) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar("SELECT value FROM settings WHERE key = ?").bind(key).fetch_optional(&self.pool).await?)
+    }
+
+    async fn set_setting(&self, key: &str, value: &str) -> Result<()> {
+        sqlx::query("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+            .bind(key)
+            .bind(value)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
+
+fn facility_from_row(r: &SqliteRow) -> Result<FacilityView> {
+    Ok(FacilityView {
+        code: r.try_get("code")?,
+        category: parse_enum(r.try_get("category")?)?,
+        name: r.try_get("name")?,
+        address: r.try_get("address")?,
+        grid: r.try_get("grid_code")?,
+        lat: r.try_get("lat")?,
+        lon: r.try_get("lon")?,
+    })
+}
+
+impl SqliteStore {
+    async fn count(&self, table: &str, q: &ListQuery) -> Result<i64> {
+        let mut qb = QueryBuilder::<Sqlite>::new(format!("SELECT count(*) FROM {table} WHERE 1 = 1"));
+        push_within(&mut qb, "", &q.within);
+        Ok(qb.build_query_scalar().fetch_one(&self.pool).await?)
+    }
+
+    /// A page of a placed table, in code order, with an optional trusted filter.
+    async fn list(&self, table: &str, q: &ListQuery, filter: Option<&str>) -> Result<(i64, Vec<SqliteRow>)> {
+        let head = |select: &str| {
+            let mut qb = QueryBuilder::<Sqlite>::new(format!("SELECT {select} FROM {table} WHERE 1 = 1"));
+            if let Some(f) = filter {
+                qb.push(format_args!(" AND {f}"));
+            }
+            push_within(&mut qb, "", &q.within);
+            qb
+        };
+        let total: i64 = head("count(*)").build_query_scalar().fetch_one(&self.pool).await?;
+        let mut qb = head("*");
+        qb.push(" ORDER BY code");
+        push_page(&mut qb, q);
+        Ok((total, qb.build().fetch_all(&self.pool).await?))
+    }
+}
+
+/// Places every point row of `community` again into the grid that now holds it.
+async fn replace_points(tx: &mut Transaction<'_, Sqlite>, community: &UnitCode) -> Result<()> {
+    let rows = sqlx::query("SELECT * FROM org_units WHERE valid_to IS NULL AND level = 'grid' AND parent_code = ?")
+        .bind(community.as_str())
+        .fetch_all(&mut **tx)
+        .await?;
+    let mut grids = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let u = unit_from_row(r)?;
+        if let Some(ring) = &u.boundary {
+            let poly = civicgrid_geo::polygon_from_ring(ring).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            grids.push((u.code, poly));
+        }
+    }
+    let index = civicgrid_geo::GridIndex::build(grids).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    for table in ["compounds", "buildings", "facilities", "cameras"] {
+        let points = sqlx::query(&format!("SELECT rowid AS id, lat, lon, grid_code FROM {table} WHERE community_code = ?"))
+            .bind(community.as_str())
+            .fetch_all(&mut **tx)
+            .await?;
+        for p in &points {
+            let ll = civicgrid_geo::LatLng::new(p.try_get("lat")?, p.try_get("lon")?).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let Some(grid) = index.locate(ll) else { continue };
+            let old: String = p.try_get("grid_code")?;
+            if old != grid.as_str() {
+                let id: i64 = p.try_get("id")?;
+                sqlx::query(&format!("UPDATE {table} SET grid_code = ? WHERE rowid = ?"))
+                    .bind(grid.as_str())
+                    .bind(id)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+        }
+    }
+    // Households and residents follow their building.
+    sqlx::query(
+        "UPDATE households SET grid_code = (SELECT b.grid_code FROM buildings b WHERE b.id = households.building_id) \
+         WHERE community_code = ?",
+    )
+    .bind(community.as_str())
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(
+        "UPDATE residents SET grid_code = (SELECT h.grid_code FROM households h WHERE h.id = residents.household_id) \
+         WHERE community_code = ?",
+    )
+    .bind(community.as_str())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}

@@ -21,7 +21,7 @@ pub use place::{Building, Camera, Compound, Facility, Household, PartyBranch, Pa
 /// One whole district as plain records, in the order they must be stored.
 ///
 /// The demo generator produces one; an importer of real data would too.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct DistrictBundle {
     pub units: Vec<OrgUnit>,
     pub compounds: Vec<Compound>,

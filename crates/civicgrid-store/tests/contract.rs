@@ -1,0 +1,297 @@
+//! The storage contract: one story of a small district told against the store.
+//! Every backend must pass it; `open_store` is the only backend-specific part.
+#![allow(clippy::unwrap_used, reason = "tests fail loudly on the first surprise")]
+
+use civicgrid_domain::*;
+use civicgrid_store::{ListQuery, NewFacility, Store, StoreError};
+use jiff::civil::date;
+use std::sync::Arc;
+
+fn code(s: &str) -> UnitCode {
+    UnitCode::parse(s).unwrap()
+}
+
+fn rect(x0: f64, y0: f64, x1: f64, y1: f64) -> Ring {
+    vec![[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]
+}
+
+fn unit(c: &str, name: &str, boundary: Option<Ring>) -> OrgUnit {
+    OrgUnit { code: code(c), name: name.into(), validity: Validity::starting(date(2024, 1, 1)), boundary }
+}
+
+/// A district with one street, two communities of two grids each (unit squares
+/// of 0.01°), one compound with a building of two households, and a little of
+/// everything else.
+fn small_district() -> DistrictBundle {
+    let g = |n: &str| code(n);
+    let mut b = DistrictBundle {
+        units: vec![
+            unit("610304", "陈仓区", None),
+            unit("610304003", "千渭街道", None),
+            unit("610304003001", "甲社区", Some(rect(107.0, 34.0, 107.02, 34.01))),
+            unit("610304003002", "乙社区", Some(rect(107.0, 34.01, 107.02, 34.02))),
+            unit("610304003001001", "甲1", Some(rect(107.0, 34.0, 107.01, 34.01))),
+            unit("610304003001002", "甲2", Some(rect(107.01, 34.0, 107.02, 34.01))),
+            unit("610304003002001", "乙1", Some(rect(107.0, 34.01, 107.01, 34.02))),
+            unit("610304003002002", "乙2", Some(rect(107.01, 34.01, 107.02, 34.02))),
+        ],
+        ..Default::default()
+    };
+    b.compounds.push(Compound {
+        code: "610304003001X01".into(),
+        name: "渭河花园".into(),
+        grid: g("610304003001001"),
+        address: "渭河路1号".into(),
+        lat: 34.005,
+        lon: 107.005,
+    });
+    b.buildings.push(Building {
+        id: 1,
+        compound: "610304003001X01".into(),
+        number: 1,
+        floors: 6,
+        grid: g("610304003001001"),
+        lat: 34.005,
+        lon: 107.008,
+    });
+    for (id, room) in [(1, 101), (2, 102)] {
+        b.households.push(Household { id, building_id: 1, entrance: 1, room });
+    }
+    let id_number = IdNumber::compose("610399", date(1940, 5, 1), 11).unwrap();
+    b.residents.push(Resident {
+        id: 1,
+        household_id: 1,
+        name: "张三".into(),
+        gender: Gender::Male,
+        birth: date(1940, 5, 1),
+        id_number,
+        phone: Some(PhoneNumber::parse("10012345678").unwrap()),
+        head_of_household: true,
+        care: vec![CareGroup::ElderlyAlone],
+    });
+    for (i, (cat, grid)) in
+        [(FacilityCategory::Clinic, "610304003001001"), (FacilityCategory::PartyServiceStation, "610304003002002")].into_iter().enumerate()
+    {
+        b.facilities.push(Facility {
+            code: format!("FAC{:08}", i + 1),
+            category: cat,
+            name: format!("设施{i}"),
+            grid: g(grid),
+            address: String::new(),
+            lat: 34.005,
+            lon: 107.005,
+        });
+    }
+    for (i, status) in [CameraStatus::Online, CameraStatus::Fault, CameraStatus::Online].into_iter().enumerate() {
+        b.cameras.push(Camera {
+            code: format!("CAM{i}"),
+            name: format!("探头{i}"),
+            grid: g("610304003001002"),
+            status,
+            installed_on: date(2020, 1, 1),
+            lat: 34.005,
+            lon: 107.015,
+        });
+    }
+    b.party_branches.push(PartyBranch {
+        code: "B1".into(),
+        name: "甲社区第1网格党支部".into(),
+        community: g("610304003001"),
+        grids: vec![g("610304003001001"), g("610304003001002")],
+    });
+    b.party_groups.push(PartyGroup { code: "B1G1".into(), name: "第1党小组".into(), branch: "B1".into(), grid: g("610304003001002") });
+    let role = |kind, unit: &str| PersonRole { kind, unit: g(unit), since: date(2024, 2, 1) };
+    b.people.push(Person {
+        id: 1,
+        name: "李网格".into(),
+        gender: Gender::Female,
+        phone: Some(PhoneNumber::parse("10000000001").unwrap()),
+        home_community: Some(g("610304003001")),
+        roles: vec![role(RoleKind::GridWorker, "610304003001001"), role(RoleKind::GridWorker, "610304003001002")],
+    });
+    b.people.push(Person {
+        id: 2,
+        name: "王骑手".into(),
+        gender: Gender::Male,
+        phone: None,
+        home_community: None,
+        roles: vec![role(RoleKind::StreetRider, "610304003")],
+    });
+    b.streets = StreetNetwork {
+        nodes: vec![[107.0, 34.0], [107.01, 34.0]],
+        edges: vec![StreetEdge { from: 0, to: 1, length_m: 920.0, name: "渭河路".into() }],
+    };
+    b
+}
+
+async fn open_store(dir: &tempfile::TempDir) -> Arc<dyn Store> {
+    civicgrid_store::open(dir.path().join("c.db").to_str().unwrap()).await.unwrap()
+}
+
+async fn loaded(dir: &tempfile::TempDir) -> Arc<dyn Store> {
+    let store = open_store(dir).await;
+    assert!(store.is_empty().await.unwrap());
+    store.import_district(&small_district(), &|_, _| {}).await.unwrap();
+    store
+}
+
+#[tokio::test]
+async fn a_district_is_counted_at_every_level() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = loaded(&dir).await;
+    assert!(!store.is_empty().await.unwrap());
+    let all = store.stats(None).await.unwrap();
+    assert_eq!((all.streets, all.communities, all.grids), (1, 2, 4));
+    assert_eq!((all.compounds, all.buildings, all.households, all.residents), (1, 1, 2, 1));
+    assert_eq!((all.elderly_alone, all.facilities, all.service_stations), (1, 2, 1));
+    assert_eq!((all.cameras, all.cameras_online), (3, 2));
+    assert_eq!((all.grid_party_branches, all.party_groups), (1, 1));
+    assert_eq!((all.grid_workers, all.street_riders, all.party_members), (1, 1, 0));
+
+    let jia = store.stats(Some(&code("610304003001"))).await.unwrap();
+    assert_eq!((jia.grids, jia.cameras, jia.facilities, jia.grid_workers, jia.street_riders), (2, 3, 1, 1, 0));
+    let by_grid = store.stats_by(Some(&code("610304003001")), Level::Grid).await.unwrap();
+    let codes: Vec<&str> = by_grid.iter().map(|(c, _)| c.as_str()).collect();
+    assert_eq!(codes, ["610304003001001", "610304003001002"]);
+    assert_eq!(by_grid[0].1.households, 2);
+    assert_eq!(by_grid[1].1.cameras, 3);
+    // The worker of two grids counts once in the community and once in each grid.
+    assert_eq!((by_grid[0].1.grid_workers, by_grid[1].1.grid_workers), (1, 1));
+    let by_community = store.stats_by(None, Level::Community).await.unwrap();
+    assert_eq!(by_community.len(), 2);
+    assert_eq!(by_community[1].1.service_stations, 1);
+    assert!(matches!(store.stats_by(Some(&code("610304003001001")), Level::Grid).await, Err(StoreError::Invalid(_))));
+}
+
+#[tokio::test]
+async fn units_are_found_by_code_and_level() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = loaded(&dir).await;
+    let jia = store.unit(&code("610304003001")).await.unwrap().unwrap();
+    assert_eq!(jia.name, "甲社区");
+    assert_eq!(jia.boundary.as_ref().unwrap().len(), 5);
+    assert!(store.unit(&code("610304003009")).await.unwrap().is_none());
+    let grids = store.units(Level::Grid, Some(&code("610304003002"))).await.unwrap();
+    assert_eq!(grids.iter().map(|u| u.name.as_str()).collect::<Vec<_>>(), ["乙1", "乙2"]);
+    assert_eq!(store.units(Level::Grid, None).await.unwrap().len(), 4);
+}
+
+#[tokio::test]
+async fn a_redrawn_grid_keeps_its_history_and_its_places_follow() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = loaded(&dir).await;
+    let g1 = code("610304003001001");
+    let g2 = code("610304003001002");
+    // Grid 1 grows east to 107.012 and grid 2 shrinks: the building at 107.008 stays,
+    // the cameras at 107.015 stay in grid 2; then grid 1 takes all of grid 2's land.
+    store.redraw_unit(&g2, &rect(107.012, 34.0, 107.02, 34.01), date(2026, 3, 1)).await.unwrap();
+    store.redraw_unit(&g1, &rect(107.0, 34.0, 107.012, 34.01), date(2026, 3, 1)).await.unwrap();
+    let history = store.unit_history(&g1).await.unwrap();
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[0].validity.to, Some(date(2026, 3, 1)));
+    assert!(history[1].validity.is_current());
+    assert_eq!(store.unit(&g1).await.unwrap().unwrap().boundary.unwrap()[1], [107.012, 34.0]);
+    assert_eq!(store.stats(Some(&g2)).await.unwrap().cameras, 3);
+
+    store.redraw_unit(&g2, &rect(107.018, 34.0, 107.02, 34.01), date(2026, 4, 1)).await.unwrap();
+    store.redraw_unit(&g1, &rect(107.0, 34.0, 107.018, 34.01), date(2026, 4, 1)).await.unwrap();
+    assert_eq!(store.stats(Some(&g1)).await.unwrap().cameras, 3, "cameras are placed again into grid 1");
+    assert_eq!(store.stats(Some(&g2)).await.unwrap().cameras, 0);
+    assert_eq!(store.unit_history(&g2).await.unwrap().len(), 3);
+
+    let stale = store.redraw_unit(&g1, &rect(107.0, 34.0, 107.01, 34.01), date(2026, 4, 1)).await;
+    assert!(matches!(stale, Err(StoreError::Conflict(_))), "{stale:?}");
+    let street = store.redraw_unit(&code("610304003"), &rect(0.0, 0.0, 1.0, 1.0), date(2027, 1, 1)).await;
+    assert!(matches!(street, Err(StoreError::Invalid(_))));
+    let missing = store.redraw_unit(&code("610304003001009"), &rect(0.0, 0.0, 1.0, 1.0), date(2027, 1, 1)).await;
+    assert!(matches!(missing, Err(StoreError::NotFound(_))));
+}
+
+#[tokio::test]
+async fn lists_page_and_filter_within_a_unit() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = loaded(&dir).await;
+    let district = ListQuery { within: None, limit: 2, offset: 0 };
+    let cams = store.cameras(&district, None).await.unwrap();
+    assert_eq!((cams.total, cams.items.len()), (3, 2));
+    let rest = store.cameras(&ListQuery { offset: 2, ..district.clone() }, None).await.unwrap();
+    assert_eq!(rest.items.len(), 1);
+    assert_eq!(rest.items[0].code, "CAM2");
+    let faulty = store.cameras(&district, Some(CameraStatus::Fault)).await.unwrap();
+    assert_eq!(faulty.total, 1);
+
+    let in_yi = ListQuery::within(&code("610304003002"));
+    assert_eq!(store.cameras(&in_yi, None).await.unwrap().total, 0);
+    let stations = store.facilities(&in_yi, Some(FacilityCategory::PartyServiceStation)).await.unwrap();
+    assert_eq!(stations.items.len(), 1);
+
+    let compounds = store.compounds(&ListQuery::within(&code("610304003001"))).await.unwrap();
+    assert_eq!(compounds.items[0].households, 2);
+    assert_eq!(compounds.items[0].buildings, 1);
+
+    let branches = store.party_branches(&ListQuery::within(&code("610304003001002"))).await.unwrap();
+    assert_eq!(branches.total, 1);
+    assert_eq!(branches.items[0].grids.len(), 2);
+    assert_eq!(branches.items[0].groups[0].code, "B1G1");
+
+    let workers = store.people(&ListQuery::within(&code("610304003001002")), Some(RoleKind::GridWorker)).await.unwrap();
+    assert_eq!(workers.total, 1);
+    assert_eq!(workers.items[0].phone.as_deref(), Some("100****0001"), "phones leave the store masked");
+    assert_eq!(workers.items[0].roles.len(), 2);
+    let riders = store.people(&ListQuery::within(&code("610304003")), Some(RoleKind::StreetRider)).await.unwrap();
+    assert_eq!(riders.items[0].name, "王骑手");
+}
+
+#[tokio::test]
+async fn added_facilities_get_fresh_codes_and_survive_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = loaded(&dir).await;
+    let new = NewFacility {
+        category: FacilityCategory::Pharmacy,
+        name: "便民药房".into(),
+        address: "渭河路2号".into(),
+        grid: code("610304003002001"),
+        lat: 34.015,
+        lon: 107.005,
+    };
+    let a = store.add_facility(&new).await.unwrap();
+    let b = store.add_facility(&new).await.unwrap();
+    assert_eq!((a.code.as_str(), b.code.as_str()), ("FAC00000003", "FAC00000004"));
+    assert_eq!(a.grid, "610304003002001");
+    let not_grid = store.add_facility(&NewFacility { grid: code("610304003002"), ..new.clone() }).await;
+    assert!(matches!(not_grid, Err(StoreError::Invalid(_))));
+    store.set_setting("demo_seed", "7").await.unwrap();
+    drop(store);
+    let again = open_store(&dir).await;
+    let pharmacies = again.facilities(&ListQuery::within(&code("610304")), Some(FacilityCategory::Pharmacy)).await.unwrap();
+    assert_eq!(pharmacies.total, 2);
+    assert_eq!(again.setting("demo_seed").await.unwrap().as_deref(), Some("7"));
+    assert_eq!(again.setting("absent").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn an_import_is_all_or_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(&dir).await;
+    let mut bad = small_district();
+    // A duplicate household breaks a UNIQUE constraint late in the import.
+    bad.households.push(Household { id: 3, building_id: 1, entrance: 1, room: 101 });
+    assert!(store.import_district(&bad, &|_, _| {}).await.is_err());
+    assert!(store.is_empty().await.unwrap(), "nothing of a failed import is left behind");
+    let mut stray = small_district();
+    stray.cameras[0].grid = code("610304003001009");
+    let e = store.import_district(&stray, &|_, _| {}).await.unwrap_err();
+    assert!(e.to_string().contains("610304003001009"), "{e}");
+    let seen = std::sync::Mutex::new(Vec::new());
+    store.import_district(&small_district(), &|done, total| seen.lock().unwrap().push((done, total))).await.unwrap();
+    let seen = seen.into_inner().unwrap();
+    let &(done, total) = seen.last().unwrap();
+    assert_eq!(done, total, "progress reaches the end");
+    assert!(seen.windows(2).all(|w| w[0].0 <= w[1].0), "progress never goes back");
+}
+
+#[tokio::test]
+async fn unsupported_urls_are_refused() {
+    let e = civicgrid_store::open("mysql://localhost/x").await.unwrap_err();
+    assert!(matches!(e, StoreError::UnsupportedUrl(_)));
+}

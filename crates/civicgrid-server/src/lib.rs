@@ -9,6 +9,7 @@ mod error;
 mod locator;
 mod web;
 
+pub use api::PATHS as API_PATHS;
 pub use error::ApiError;
 pub use locator::{Located, Locator};
 

@@ -1,8 +1,194 @@
-//! Benchmarks as a subcommand; their output goes into BENCHMARKS.md.
+//! Benchmarks as a subcommand, so they run on the release binary and print
+//! figures for BENCHMARKS.md: locate throughput against a naive scan, demo
+//! generation, and server start-up time and idle memory.
+
+use anyhow::Context;
+use civicgrid_domain::Level;
+use civicgrid_geo::{GridIndex, LatLng, polygon_from_ring};
+use rand::{Rng, SeedableRng};
+use std::path::Path;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
 #[derive(Debug, clap::Subcommand)]
-pub enum What {}
+pub enum What {
+    /// Points per second through `locate` (R-tree) and through a scan of every grid.
+    Locate {
+        #[arg(long, default_value_t = 200_000)]
+        points: usize,
+    },
+    /// Time to generate and write the demo district, and the database's size.
+    Demo,
+    /// Time from process start to the first 200 on /healthz, and idle RSS.
+    Startup,
+    /// All of the above.
+    All,
+}
 
 pub async fn run(what: What) -> anyhow::Result<()> {
-    match what {}
+    println!("machine: {} cores, {}", std::thread::available_parallelism().map_or(0, |n| n.get()), cpu_model());
+    match what {
+        What::Locate { points } => locate(points),
+        What::Demo => demo().await,
+        What::Startup => startup().await,
+        What::All => {
+            locate(200_000)?;
+            demo().await?;
+            startup().await
+        }
+    }
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned()))
+        .unwrap_or_else(|| "unknown CPU".into())
+}
+
+fn locate(n: usize) -> anyhow::Result<()> {
+    let bundle = civicgrid_demo::generate(civicgrid_demo::DEFAULT_SEED);
+    let grids = bundle
+        .units
+        .iter()
+        .filter(|u| u.level() == Level::Grid)
+        .filter_map(|u| Some((u.code.clone(), polygon_from_ring(u.boundary.as_ref()?).ok()?)))
+        .collect::<Vec<_>>();
+    let index = GridIndex::build(grids)?;
+    let b = index.bounds().context("no grids")?;
+    // Points over the district's bounding box widened by 10 %, so some fall outside.
+    let (w, h) = (b.width() * 0.1, b.height() * 0.1);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    let points: Vec<LatLng> = (0..n)
+        .filter_map(|_| {
+            LatLng::new(rng.random_range(b.min().y - h..b.max().y + h), rng.random_range(b.min().x - w..b.max().x + w)).ok()
+        })
+        .collect();
+    let time = |f: &dyn Fn(LatLng) -> bool, pts: &[LatLng]| {
+        let t = Instant::now();
+        let found = pts.iter().filter(|p| f(**p)).count();
+        (pts.len() as f64 / t.elapsed().as_secs_f64(), found)
+    };
+    let (indexed, found) = time(&|p| index.locate(p).is_some(), &points);
+    // The scan is slow; a tenth of the points give a steady rate.
+    let few = &points[..points.len() / 10];
+    let (naive, _) = time(&|p| index.locate_naive(p).is_some(), few);
+    let agree = few.iter().all(|p| index.locate(*p) == index.locate_naive(*p));
+    println!("locate: {} grids, {} points ({} inside), one thread", index.len(), points.len(), found);
+    println!("  R-tree index : {indexed:>12.0} points/s");
+    println!("  naive scan   : {naive:>12.0} points/s ({} points)", few.len());
+    println!("  ratio        : {:>12.1}x  (answers agree: {agree})", indexed / naive);
+    Ok(())
+}
+
+fn file_size(path: &Path) -> u64 {
+    ["", "-wal", "-shm"]
+        .iter()
+        .filter_map(|ext| std::fs::metadata(format!("{}{ext}", path.display())).ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+async fn demo() -> anyhow::Result<()> {
+    let dir = tempdir()?;
+    let db = dir.join("bench-demo.db");
+    let t = Instant::now();
+    let bundle = civicgrid_demo::generate(civicgrid_demo::DEFAULT_SEED);
+    let generated = t.elapsed();
+    let store = civicgrid_store::open(db.to_str().context("path")?).await?;
+    let t = Instant::now();
+    store.import_district(&bundle, &|_, _| {}).await?;
+    let written = t.elapsed();
+    drop(store);
+    println!(
+        "demo: generate {:.2} s, write {:.2} s, total {:.2} s; {} residents, {} rows in all",
+        generated.as_secs_f64(),
+        written.as_secs_f64(),
+        (generated + written).as_secs_f64(),
+        bundle.residents.len(),
+        bundle.units.len()
+            + bundle.compounds.len()
+            + bundle.buildings.len()
+            + bundle.households.len()
+            + bundle.residents.len()
+            + bundle.facilities.len()
+            + bundle.cameras.len()
+            + bundle.people.len()
+            + bundle.streets.nodes.len()
+            + bundle.streets.edges.len()
+    );
+    // Let the pool close so SQLite checkpoints the WAL into the main file.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    println!("  database size: {:.1} MiB (file + WAL)", file_size(&db) as f64 / 1048576.0);
+    std::fs::remove_dir_all(&dir).ok();
+    Ok(())
+}
+
+fn tempdir() -> anyhow::Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("civicgrid-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// Starts `civicgrid serve`, returning the child, its address and the time to first 200.
+async fn start_server(db: &Path, demo: bool) -> anyhow::Result<(tokio::process::Child, String, Duration)> {
+    let exe = std::env::current_exe()?;
+    let t = Instant::now();
+    let mut cmd = tokio::process::Command::new(exe);
+    cmd.args(["serve", "--addr", "127.0.0.1:0", "--database"]).arg(db);
+    if demo {
+        cmd.arg("--demo");
+    }
+    let mut child = cmd
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
+    let stdout = child.stdout.take().context("no stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let addr = loop {
+        let line = lines.next_line().await?.context("server exited before listening")?;
+        if let Some(a) = line.strip_prefix("listening on http://") {
+            break a.to_owned();
+        }
+    };
+    while !healthz(&addr).await {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    Ok((child, addr, t.elapsed()))
+}
+
+async fn healthz(addr: &str) -> bool {
+    let Ok(mut s) = tokio::net::TcpStream::connect(addr).await else { return false };
+    let req = format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    if s.write_all(req.as_bytes()).await.is_err() {
+        return false;
+    }
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await.is_ok() && buf.starts_with(b"HTTP/1.1 200")
+}
+
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()
+}
+
+async fn startup() -> anyhow::Result<()> {
+    let dir = tempdir()?;
+    let db = dir.join("bench-startup.db");
+    let (mut first, _, cold) = start_server(&db, true).await?;
+    first.kill().await.ok();
+    first.wait().await.ok();
+    let (mut warm, _, warm_time) = start_server(&db, false).await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rss = warm.id().and_then(rss_kib).unwrap_or(0);
+    warm.kill().await.ok();
+    warm.wait().await.ok();
+    println!("startup to first 200 on /healthz:");
+    println!("  empty database, --demo (generates and writes the district): {:>7.0} ms", cold.as_secs_f64() * 1e3);
+    println!("  demo already in the database                             : {:>7.0} ms", warm_time.as_secs_f64() * 1e3);
+    println!("  idle RSS with the demo loaded                            : {:>7.1} MiB", rss as f64 / 1024.0);
+    std::fs::remove_dir_all(&dir).ok();
+    Ok(())
 }

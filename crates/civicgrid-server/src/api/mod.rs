@@ -14,7 +14,7 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use civicgrid_domain::{CameraStatus, FacilityCategory, Level, OrgUnit, RoleKind, UnitCode};
 use civicgrid_geo::{Crs, LatLng};
-use civicgrid_store::{ListQuery, NewFacility, Page, Stats};
+use civicgrid_store::{ListQuery, NewFacility, Page};
 use extract::{J, Q};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -389,6 +389,3 @@ async fn add_facility(State(state): State<AppState>, J(body): J<NewFacilityJson>
         .await?;
     Ok((StatusCode::CREATED, Json(serde_json::to_value(added).unwrap_or_default())))
 }
-
-/// Stats is re-exported for pages that show the same counts as the API.
-pub(crate) type UnitStats = Stats;

@@ -1,0 +1,312 @@
+//! The JSON API told as a user of it would: a district's numbers, finding the
+//! grid of a point in any of China's coordinate systems, boundaries as GeoJSON,
+//! lists that page, and clear 4xx answers to every kind of bad input.
+#![allow(clippy::unwrap_used, reason = "tests fail loudly on the first surprise")]
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use civicgrid_geo::{Crs, LatLng};
+use civicgrid_server::{AppState, router};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use tower::ServiceExt;
+
+/// One demo database per test run, written once; tests that write get a copy.
+fn demo_db() -> &'static PathBuf {
+    static DB: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    &DB.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("demo.db");
+        let p = path.to_str().unwrap().to_owned();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Runtime::new().unwrap();
+            rt.block_on(async {
+                let store = civicgrid_store::open(&p).await.unwrap();
+                store.import_district(&civicgrid_demo::generate(civicgrid_demo::DEFAULT_SEED), &|_, _| {}).await.unwrap();
+                store.set_setting("demo_seed", "1").await.unwrap();
+            });
+        })
+        .join()
+        .unwrap();
+        (dir, path)
+    })
+    .1
+}
+
+async fn app_on(path: &str) -> axum::Router {
+    let store = civicgrid_store::open(path).await.unwrap();
+    router(AppState::load(store).await.unwrap())
+}
+
+async fn app() -> axum::Router {
+    app_on(demo_db().to_str().unwrap()).await
+}
+
+/// A private copy of the demo for a test that writes.
+async fn writable_app() -> (tempfile::TempDir, axum::Router) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("copy.db");
+    // No one writes the shared demo, so its file and WAL copy as one whole.
+    std::fs::copy(demo_db(), &path).unwrap();
+    for ext in ["-wal", "-shm"] {
+        let from = PathBuf::from(format!("{}{ext}", demo_db().display()));
+        if from.exists() {
+            std::fs::copy(&from, format!("{}{ext}", path.display())).unwrap();
+        }
+    }
+    let app = app_on(path.to_str().unwrap()).await;
+    (dir, app)
+}
+
+async fn send(app: &axum::Router, req: Request<Body>) -> (StatusCode, Value) {
+    let res = app.clone().oneshot(req).await.unwrap();
+    let status = res.status();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    let v = serde_json::from_slice(&bytes).unwrap_or_else(|_| json!({ "raw": String::from_utf8_lossy(&bytes) }));
+    (status, v)
+}
+
+async fn get(app: &axum::Router, uri: &str) -> (StatusCode, Value) {
+    send(app, Request::get(uri).body(Body::empty()).unwrap()).await
+}
+
+async fn post_json(app: &axum::Router, uri: &str, body: impl Into<Body>) -> (StatusCode, Value) {
+    send(app, Request::post(uri).header(header::CONTENT_TYPE, "application/json").body(body.into()).unwrap()).await
+}
+
+#[tokio::test]
+async fn the_district_in_numbers() {
+    let app = app().await;
+    assert_eq!(get(&app, "/healthz").await, (StatusCode::OK, json!({ "status": "ok" })));
+    let (status, s) = get(&app, "/api/v1/stats").await;
+    assert_eq!(status, StatusCode::OK);
+    for (key, want) in [
+        ("streets", 2),
+        ("communities", 16),
+        ("grids", 1148),
+        ("compounds", 231),
+        ("grid_party_branches", 62),
+        ("party_groups", 206),
+        ("grid_workers", 1000),
+        ("party_members", 10_000),
+        ("service_stations", 25),
+    ] {
+        assert_eq!(s[key], want, "{key}");
+    }
+    for key in ["buildings", "households", "residents", "street_riders", "cameras", "facilities"] {
+        assert!(s[key].as_i64().unwrap() > 0, "{key}");
+    }
+    assert!(s["cameras"].as_i64().unwrap() > 6000);
+    let (_, tdn) = get(&app, "/api/v1/stats?unit=610304003002").await;
+    assert_eq!(tdn["communities"], 1);
+    assert_eq!(tdn["unit"], "610304003002");
+    assert!(tdn["grids"].as_i64().unwrap() > 30);
+}
+
+#[tokio::test]
+async fn the_org_tree_and_a_unit_with_its_children() {
+    let app = app().await;
+    let (_, tree) = get(&app, "/api/v1/units").await;
+    let district = &tree["units"][0];
+    assert_eq!(district["name"], "陈仓区");
+    let streets = district["children"].as_array().unwrap();
+    assert_eq!(streets.len(), 2);
+    let communities: usize = streets.iter().map(|s| s["children"].as_array().unwrap().len()).sum();
+    assert_eq!(communities, 16);
+
+    let (status, u) = get(&app, "/api/v1/units/610304003002").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(u["unit"]["name"], "铁道南社区");
+    assert_eq!(u["unit"]["level"], "community");
+    assert_eq!(u["path"].as_array().unwrap().iter().map(|p| p["code"].as_str().unwrap()).collect::<Vec<_>>(), ["610304", "610304003"]);
+    let children = u["children"].as_array().unwrap();
+    assert_eq!(children.len() as i64, u["stats"]["grids"].as_i64().unwrap());
+    let cameras: i64 = children.iter().map(|c| c["stats"]["cameras"].as_i64().unwrap()).sum();
+    assert_eq!(cameras, u["stats"]["cameras"].as_i64().unwrap(), "children's counts add up to the parent's");
+
+    let (_, h) = get(&app, "/api/v1/units/610304003002001/history").await;
+    assert_eq!(h["versions"].as_array().unwrap().len(), 1);
+    assert_eq!(h["versions"][0]["valid_to"], Value::Null);
+}
+
+#[tokio::test]
+async fn locate_answers_in_every_coordinate_system() {
+    let app = app().await;
+    let (status, wgs) = get(&app, "/api/v1/locate?lat=34.36&lon=107.37").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(wgs["district"], json!({ "code": "610304", "name": "陈仓区" }));
+    assert_eq!(wgs["street"]["name"], "虢镇街道");
+    let grid = wgs["grid"]["code"].as_str().unwrap();
+    assert!(grid.starts_with(wgs["community"]["code"].as_str().unwrap()));
+    assert!(wgs["grid"]["name"].as_str().unwrap().contains("网格"));
+    // The same place as AMap (GCJ-02) and Baidu (BD-09) would give it.
+    let here = LatLng::new(34.36, 107.37).unwrap();
+    for crs in [Crs::Gcj02, Crs::Bd09] {
+        let (lat, lon) = crs.from_wgs84(here);
+        assert!((lat - 34.36).abs() + (lon - 107.37).abs() > 1e-3, "{crs:?} really moves the point");
+        let (status, v) = get(&app, &format!("/api/v1/locate?lat={lat}&lon={lon}&crs={}", crs.as_str())).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(v["grid"]["code"], grid, "{crs:?}");
+    }
+    let (status, out) = get(&app, "/api/v1/locate?lat=34.36&lon=107.60").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(out["error"]["message"].as_str().unwrap().contains("outside"));
+}
+
+#[tokio::test]
+async fn grids_of_a_community_as_geojson() {
+    let app = app().await;
+    let (status, fc) = get(&app, "/api/v1/grids?community=610304003002").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(fc["type"], "FeatureCollection");
+    let features = fc["features"].as_array().unwrap();
+    let (_, s) = get(&app, "/api/v1/stats?unit=610304003002").await;
+    assert_eq!(features.len() as i64, s["grids"].as_i64().unwrap());
+    for f in features {
+        assert_eq!(f["geometry"]["type"], "Polygon");
+        let ring = f["geometry"]["coordinates"][0].as_array().unwrap();
+        assert_eq!(ring.first(), ring.last(), "rings are closed");
+        assert!(f["properties"]["code"].as_str().unwrap().starts_with("610304003002"));
+        assert!(!f["properties"]["name"].as_str().unwrap().is_empty());
+    }
+    let (_, all) = get(&app, "/api/v1/grids").await;
+    assert_eq!(all["features"].as_array().unwrap().len(), 1148);
+    let (_, cs) = get(&app, "/api/v1/communities").await;
+    assert_eq!(cs["features"].as_array().unwrap().len(), 16);
+    let (_, gcj) = get(&app, "/api/v1/grids?community=610304003002&crs=gcj02").await;
+    let (a, b) = (&features[0]["geometry"]["coordinates"][0][0], &gcj["features"][0]["geometry"]["coordinates"][0][0]);
+    assert!((a[0].as_f64().unwrap() - b[0].as_f64().unwrap()).abs() > 1e-4, "GCJ-02 output is shifted");
+}
+
+#[tokio::test]
+async fn lists_page_filter_and_stay_within_their_unit() {
+    let app = app().await;
+    let (_, page) = get(&app, "/api/v1/cameras?unit=610304001&limit=7&offset=7").await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 7);
+    assert_eq!(page["offset"], 7);
+    assert!(page["items"].as_array().unwrap().iter().all(|c| c["grid"].as_str().unwrap().starts_with("610304001")));
+    let (_, faults) = get(&app, "/api/v1/cameras?status=fault&limit=1000").await;
+    assert!(faults["items"].as_array().unwrap().iter().all(|c| c["status"] == "fault"));
+    let (_, stations) = get(&app, "/api/v1/facilities?category=party_service_station&limit=100").await;
+    assert_eq!(stations["total"], 25);
+    let (_, compounds) = get(&app, "/api/v1/compounds?limit=1000").await;
+    assert_eq!(compounds["total"], 231);
+    assert!(compounds["items"][0]["households"].as_i64().unwrap() > 0);
+    let (_, branches) = get(&app, "/api/v1/party-branches?unit=610304003002").await;
+    assert!(branches["total"].as_i64().unwrap() >= 3);
+    let grid = branches["items"][0]["grids"][0].as_str().unwrap().to_owned();
+    let (_, workers) = get(&app, &format!("/api/v1/people?unit={grid}&role=grid_worker")).await;
+    assert_eq!(workers["total"], 1, "one responsible grid worker per grid");
+    let phone = workers["items"][0]["phone"].as_str().unwrap();
+    assert!(phone.contains("****"), "phones are masked: {phone}");
+}
+
+#[tokio::test]
+async fn a_new_facility_is_placed_in_its_grid() {
+    let (_dir, app) = writable_app().await;
+    let (_, here) = get(&app, "/api/v1/locate?lat=34.365&lon=107.39").await;
+    let grid = here["grid"]["code"].as_str().unwrap();
+    let body = json!({ "category": "pharmacy", "name": "  新开药房 ", "address": "虢镇路8号", "lat": 34.365, "lon": 107.39 });
+    let (status, added) = post_json(&app, "/api/v1/facilities", body.to_string()).await;
+    assert_eq!(status, StatusCode::CREATED, "{added}");
+    assert_eq!(added["grid"], grid);
+    assert_eq!(added["name"], "新开药房");
+    let (_, listed) = get(&app, &format!("/api/v1/facilities?unit={grid}&category=pharmacy")).await;
+    assert!(listed["items"].as_array().unwrap().iter().any(|f| f["code"] == added["code"]));
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_clear_4xx_never_a_5xx() {
+    let (_dir, app) = writable_app().await;
+    let big = format!("{{\"name\":\"{}\"}}", "x".repeat(civicgrid_server::MAX_BODY + 10));
+    let cases: Vec<(&str, &str, Option<String>, StatusCode, &str)> = vec![
+        ("GET", "/api/v1/units/abc", None, StatusCode::BAD_REQUEST, "digits"),
+        ("GET", "/api/v1/units/6103040", None, StatusCode::BAD_REQUEST, "7 digits"),
+        ("GET", "/api/v1/units/610300", None, StatusCode::BAD_REQUEST, "county-level"),
+        ("GET", "/api/v1/units/610304009", None, StatusCode::NOT_FOUND, "610304009"),
+        ("GET", "/api/v1/units/610304003002999/history", None, StatusCode::NOT_FOUND, "not found"),
+        ("GET", "/api/v1/stats?unit=610304003099", None, StatusCode::NOT_FOUND, "not found"),
+        ("GET", "/api/v1/locate?lat=95&lon=107", None, StatusCode::BAD_REQUEST, "latitude"),
+        ("GET", "/api/v1/locate?lat=34&lon=181", None, StatusCode::BAD_REQUEST, "longitude"),
+        ("GET", "/api/v1/locate?lat=abc&lon=107", None, StatusCode::BAD_REQUEST, "not a number"),
+        ("GET", "/api/v1/locate?lat=NaN&lon=107", None, StatusCode::BAD_REQUEST, ""),
+        ("GET", "/api/v1/locate?lon=107", None, StatusCode::BAD_REQUEST, "lat"),
+        ("GET", "/api/v1/locate?lat=34&lon=107&crs=mars", None, StatusCode::BAD_REQUEST, "mars"),
+        ("GET", "/api/v1/grids?community=610304003", None, StatusCode::BAD_REQUEST, "community"),
+        ("GET", "/api/v1/grids?community=610304003099", None, StatusCode::NOT_FOUND, "not found"),
+        ("GET", "/api/v1/facilities?category=spa", None, StatusCode::BAD_REQUEST, "spa"),
+        ("GET", "/api/v1/cameras?status=broken", None, StatusCode::BAD_REQUEST, "broken"),
+        ("GET", "/api/v1/people?role=mayor", None, StatusCode::BAD_REQUEST, "mayor"),
+        ("GET", "/api/v1/cameras?limit=0", None, StatusCode::BAD_REQUEST, "limit"),
+        ("GET", "/api/v1/cameras?limit=5000", None, StatusCode::BAD_REQUEST, "limit"),
+        ("GET", "/api/v1/cameras?limit=-1", None, StatusCode::BAD_REQUEST, "limit"),
+        ("GET", "/api/v1/compounds?category=clinic", None, StatusCode::BAD_REQUEST, "category"),
+        ("GET", "/api/v1/compounds?bogus=1", None, StatusCode::BAD_REQUEST, "bogus"),
+        ("GET", "/api/v1/nothing-here", None, StatusCode::NOT_FOUND, "no such"),
+        ("POST", "/api/v1/facilities", Some("{not json".into()), StatusCode::BAD_REQUEST, ""),
+        ("POST", "/api/v1/facilities", Some("{}".into()), StatusCode::UNPROCESSABLE_ENTITY, "missing field"),
+        ("POST", "/api/v1/facilities", Some(big), StatusCode::PAYLOAD_TOO_LARGE, ""),
+        (
+            "POST",
+            "/api/v1/facilities",
+            Some(json!({"category":"spa","name":"x","lat":34.36,"lon":107.37}).to_string()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "spa",
+        ),
+        (
+            "POST",
+            "/api/v1/facilities",
+            Some(json!({"category":"clinic","name":"x","lat":34.36,"lon":107.9}).to_string()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "outside",
+        ),
+        (
+            "POST",
+            "/api/v1/facilities",
+            Some(json!({"category":"clinic","name":" ","lat":34.36,"lon":107.37}).to_string()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "name",
+        ),
+        (
+            "POST",
+            "/api/v1/facilities",
+            Some(json!({"category":"clinic","name":"x","lat":134.36,"lon":107.37}).to_string()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "latitude",
+        ),
+    ];
+    for (method, uri, body, want, words) in cases {
+        let (status, v) = match (method, body) {
+            ("POST", Some(b)) => post_json(&app, uri, b).await,
+            _ => get(&app, uri).await,
+        };
+        assert_eq!(status, want, "{method} {uri}: {v}");
+        let message = v["error"]["message"].as_str().unwrap_or_else(|| panic!("{method} {uri}: no message in {v}"));
+        assert!(!message.is_empty() && message.contains(words), "{method} {uri}: {message:?} lacks {words:?}");
+    }
+    let (status, v) =
+        send(&app, Request::post("/api/v1/facilities").header(header::CONTENT_TYPE, "text/plain").body(Body::from("x")).unwrap()).await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{v}");
+}
+
+#[tokio::test]
+async fn the_openapi_document_names_every_route() {
+    let app = app().await;
+    let (status, doc) = get(&app, "/api/v1/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let mut documented: Vec<&str> = doc["paths"].as_object().unwrap().keys().map(String::as_str).collect();
+    let mut served: Vec<&str> = civicgrid_server::API_PATHS.to_vec();
+    documented.sort_unstable();
+    served.sort_unstable();
+    assert_eq!(documented, served);
+    // And every documented path is really routed.
+    for path in served {
+        let uri = path.replace("{code}", "610304");
+        let (_, v) = get(&app, &uri).await;
+        let msg = v["error"]["message"].as_str().unwrap_or("");
+        assert!(!msg.starts_with("no such page"), "{path} is documented but not routed");
+    }
+}

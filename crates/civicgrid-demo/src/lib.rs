@@ -114,7 +114,8 @@ pub fn generate(seed: u64) -> DistrictBundle {
     });
 
     // 虢镇 lies west and 千渭 east; each street is a band of community blocks.
-    let streets: Vec<(UnitCode, String)> = rows.iter().filter(|r| r[0] == "town").map(|r| (code(r[1]), r[2].to_owned())).collect();
+    let streets: Vec<(UnitCode, String)> =
+        rows.iter().filter(|r| r[0] == "town").map(|r| (code(r[1]), r[2].to_owned())).collect();
     let split = layout::AREA[0] + (layout::AREA[2] - layout::AREA[0]) * 0.4;
     let mut communities: Vec<Community> = Vec::new();
     for (i, (street_code, street_name)) in streets.iter().enumerate() {
@@ -129,7 +130,8 @@ pub fn generate(seed: u64) -> DistrictBundle {
             validity: Validity::starting(VALID_FROM),
             boundary: Some(layout::ring(area)),
         });
-        let members: Vec<&Vec<&str>> = rows.iter().filter(|r| r[0] == "village" && r[3] == street_code.as_str()).collect();
+        let members: Vec<&Vec<&str>> =
+            rows.iter().filter(|r| r[0] == "village" && r[3] == street_code.as_str()).collect();
         let per_row = [members.len() / 2, members.len() - members.len() / 2];
         let blocks = layout::blocks(&mut rng, area, &per_row);
         for (r, block) in members.iter().zip(blocks) {
@@ -233,7 +235,12 @@ fn compounds_and_residents(rng: &mut impl Rng, b: &mut DistrictBundle, grids: &[
                             continue;
                         }
                         household_id += 1;
-                        b.households.push(Household { id: household_id, building_id, entrance, room: floor * 100 + door });
+                        b.households.push(Household {
+                            id: household_id,
+                            building_id,
+                            entrance,
+                            room: floor * 100 + door,
+                        });
                         residents(rng, b, household_id, &mut resident_id);
                     }
                 }
@@ -281,7 +288,12 @@ fn residents(rng: &mut impl Rng, b: &mut DistrictBundle, household_id: i64, next
     }
 }
 
-fn facilities(rng: &mut impl Rng, b: &mut DistrictBundle, communities: &[Community], grids: &[(&Community, &UnitCode, Rect)]) {
+fn facilities(
+    rng: &mut impl Rng,
+    b: &mut DistrictBundle,
+    communities: &[Community],
+    grids: &[(&Community, &UnitCode, Rect)],
+) {
     use FacilityCategory as F;
     // Counts for an urban area of about 32 km² and 100,000 people.
     let plan: &[(F, usize)] = &[
@@ -407,7 +419,10 @@ fn party(rng: &mut impl Rng, b: &mut DistrictBundle, communities: &[Community]) 
 
 fn people(rng: &mut impl Rng, b: &mut DistrictBundle, communities: &[Community], streets: &[(UnitCode, String)]) {
     let mut id = 0i64;
-    let mut add = |rng: &mut dyn rand::RngCore, b: &mut DistrictBundle, home: Option<UnitCode>, roles: Vec<(RoleKind, UnitCode)>| {
+    let mut add = |rng: &mut dyn rand::RngCore,
+                   b: &mut DistrictBundle,
+                   home: Option<UnitCode>,
+                   roles: Vec<(RoleKind, UnitCode)>| {
         id += 1;
         let mut rng = rng;
         let g = gender(&mut rng);
@@ -481,7 +496,9 @@ fn street_network(rng: &mut impl Rng) -> StreetNetwork {
     let mut net = StreetNetwork::default();
     for r in 0..rows {
         for c in 0..cols {
-            let jitter = |rng: &mut dyn rand::RngCore, d: f64, edge: bool| if edge { 0.0 } else { rng.random_range(-0.15..0.15) * d };
+            let jitter = |rng: &mut dyn rand::RngCore, d: f64, edge: bool| {
+                if edge { 0.0 } else { rng.random_range(-0.15..0.15) * d }
+            };
             let lon = w + dx * c as f64 + jitter(rng, dx, c == 0 || c == cols - 1);
             let lat = s + dy * r as f64 + jitter(rng, dy, r == 0 || r == rows - 1);
             net.nodes.push([lon, lat]);

@@ -40,14 +40,22 @@ fn the_article_numbers_hold() {
     assert_eq!(with_role(RoleKind::GridWorker), scale::GRID_WORKERS);
     assert_eq!(with_role(RoleKind::PartyMember), scale::PARTY_MEMBERS);
     assert!((200..=500).contains(&with_role(RoleKind::StreetRider)), "a few hundred street riders");
-    assert!(d.residents.len() > 80_000 && d.residents.len() < 150_000, "about 100,000 residents: {}", d.residents.len());
+    assert!(
+        d.residents.len() > 80_000 && d.residents.len() < 150_000,
+        "about 100,000 residents: {}",
+        d.residents.len()
+    );
     assert!(d.streets.nodes.len() > 2000 && d.streets.edges.len() > 4000);
 }
 
 #[test]
 fn real_names_and_codes_of_the_sixteen_communities() {
-    let names: BTreeMap<&str, &str> =
-        demo().units.iter().filter(|u| u.level() <= Level::Community).map(|u| (u.code.as_str(), u.name.as_str())).collect();
+    let names: BTreeMap<&str, &str> = demo()
+        .units
+        .iter()
+        .filter(|u| u.level() <= Level::Community)
+        .map(|u| (u.code.as_str(), u.name.as_str()))
+        .collect();
     assert_eq!(names["610304"], "陈仓区");
     assert_eq!(names["610304001"], "虢镇街道");
     assert_eq!(names["610304003"], "千渭街道");
@@ -113,7 +121,8 @@ fn every_grid_has_exactly_one_grid_worker_and_doubles_are_neighbours() {
     let polys: BTreeMap<UnitCode, Polygon<f64>> = polygons(Level::Grid).into_iter().collect();
     let mut workers_of: BTreeMap<&UnitCode, usize> = BTreeMap::new();
     for p in &d.people {
-        let grids: Vec<&UnitCode> = p.roles.iter().filter(|r| r.kind == RoleKind::GridWorker).map(|r| &r.unit).collect();
+        let grids: Vec<&UnitCode> =
+            p.roles.iter().filter(|r| r.kind == RoleKind::GridWorker).map(|r| &r.unit).collect();
         for g in &grids {
             *workers_of.entry(g).or_default() += 1;
         }

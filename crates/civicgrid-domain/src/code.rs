@@ -50,10 +50,7 @@ impl Level {
 impl FromStr for Level {
     type Err = CodeError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Level::ALL
-            .into_iter()
-            .find(|l| l.as_str() == s)
-            .ok_or_else(|| CodeError::UnknownLevel(s.to_owned()))
+        Level::ALL.into_iter().find(|l| l.as_str() == s).ok_or_else(|| CodeError::UnknownLevel(s.to_owned()))
     }
 }
 
@@ -201,7 +198,8 @@ mod tests {
 
     #[test]
     fn bad_codes_are_refused_with_a_reason() {
-        let cases: [(&str, fn(&CodeError) -> bool); 7] = [
+        type Expect = fn(&CodeError) -> bool;
+        let cases: [(&str, Expect); 7] = [
             ("", |e| matches!(e, CodeError::NotDigits(_))),
             ("61030a", |e| matches!(e, CodeError::NotDigits(_))),
             ("6103040", |e| matches!(e, CodeError::BadLength(_, 7))),

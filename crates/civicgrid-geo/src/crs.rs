@@ -237,10 +237,7 @@ mod tests {
         assert_eq!("WGS84".parse::<Crs>(), Ok(Crs::Wgs84));
         assert_eq!("gcj02".parse::<Crs>(), Ok(Crs::Gcj02));
         assert_eq!("Bd09".parse::<Crs>(), Ok(Crs::Bd09));
-        assert_eq!(
-            "epsg3857".parse::<Crs>(),
-            Err(GeoError::UnknownCrs("epsg3857".to_owned()))
-        );
+        assert_eq!("epsg3857".parse::<Crs>(), Err(GeoError::UnknownCrs("epsg3857".to_owned())));
         for crs in [Crs::Wgs84, Crs::Gcj02, Crs::Bd09] {
             assert_eq!(crs.as_str().parse::<Crs>(), Ok(crs));
             assert_eq!(crs.to_string(), crs.as_str());

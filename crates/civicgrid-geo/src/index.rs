@@ -38,31 +38,20 @@ impl<K: Clone + Ord> GridIndex<K> {
             }
             // A validated exterior has coordinates, so a bounding box exists;
             // the error arm only keeps this free of unwrap.
-            let rect = polygon.bounding_rect().ok_or_else(|| {
-                GeoError::InvalidPolygon(format!("polygon at index {i} is empty"))
-            })?;
+            let rect = polygon
+                .bounding_rect()
+                .ok_or_else(|| GeoError::InvalidPolygon(format!("polygon at index {i} is empty")))?;
             bounds = Some(match bounds {
                 None => rect,
                 Some(b) => Rect::new(
-                    Coord {
-                        x: b.min().x.min(rect.min().x),
-                        y: b.min().y.min(rect.min().y),
-                    },
-                    Coord {
-                        x: b.max().x.max(rect.max().x),
-                        y: b.max().y.max(rect.max().y),
-                    },
+                    Coord { x: b.min().x.min(rect.min().x), y: b.min().y.min(rect.min().y) },
+                    Coord { x: b.max().x.max(rect.max().x), y: b.max().y.max(rect.max().y) },
                 ),
             });
-            let envelope =
-                Rectangle::from_corners([rect.min().x, rect.min().y], [rect.max().x, rect.max().y]);
+            let envelope = Rectangle::from_corners([rect.min().x, rect.min().y], [rect.max().x, rect.max().y]);
             entries.push(GeomWithData::new(envelope, i));
         }
-        Ok(Self {
-            items,
-            tree: RTree::bulk_load(entries),
-            bounds,
-        })
+        Ok(Self { items, tree: RTree::bulk_load(entries), bounds })
     }
 
     /// The key of the polygon holding `p`, using the R-tree.
@@ -78,10 +67,7 @@ impl<K: Clone + Ord> GridIndex<K> {
         // intersecting, so polygons whose box edge passes through `p` are
         // still candidates, which the boundary rule needs.
         let query = AABB::from_point([c.x, c.y]);
-        let candidates = self
-            .tree
-            .locate_in_envelope_intersecting(&query)
-            .map(|entry| entry.data);
+        let candidates = self.tree.locate_in_envelope_intersecting(&query).map(|entry| entry.data);
         self.choose(c, candidates)
     }
 
@@ -131,19 +117,12 @@ impl<K: Clone + Ord> GridIndex<K> {
 
 /// Checks one ring of polygon `index` and explains the first problem found.
 fn validate_ring(index: usize, what: &str, ring: &LineString<f64>) -> Result<(), GeoError> {
-    let invalid =
-        |why: String| GeoError::InvalidPolygon(format!("polygon at index {index}: {why}"));
+    let invalid = |why: String| GeoError::InvalidPolygon(format!("polygon at index {index}: {why}"));
     if ring.0.len() < 4 {
-        return Err(invalid(format!(
-            "{what} has {} coordinates, needs at least 4 (a closed triangle)",
-            ring.0.len()
-        )));
+        return Err(invalid(format!("{what} has {} coordinates, needs at least 4 (a closed triangle)", ring.0.len())));
     }
     if let Some(bad) = ring.0.iter().find(|c| !c.x.is_finite() || !c.y.is_finite()) {
-        return Err(invalid(format!(
-            "{what} has a non-finite coordinate ({}, {})",
-            bad.x, bad.y
-        )));
+        return Err(invalid(format!("{what} has a non-finite coordinate ({}, {})", bad.x, bad.y)));
     }
     // geo-types closes rings on construction today; the check stays so the
     // index does not silently depend on that.
@@ -166,32 +145,20 @@ mod tests {
         // geo-types closes rings in Polygon::new and exterior_mut, so an
         // unclosed ring cannot be built to exercise that check; a ring that
         // closes into fewer than 4 coordinates can.
-        let short = Polygon::new(
-            LineString::from(vec![(0.0, 0.0), (1.0, 0.0), (0.0, 0.0)]),
-            vec![],
-        );
+        let short = Polygon::new(LineString::from(vec![(0.0, 0.0), (1.0, 0.0), (0.0, 0.0)]), vec![]);
         let err = GridIndex::build(vec![(1, square(0.0, 0.0)), (2, short)]).err();
-        assert!(
-            matches!(&err, Some(GeoError::InvalidPolygon(m)) if m.contains("index 1")),
-            "{err:?}"
-        );
+        assert!(matches!(&err, Some(GeoError::InvalidPolygon(m)) if m.contains("index 1")), "{err:?}");
 
         let nan = crate::rect(0.0, 0.0, f64::NAN, 1.0);
         let err = GridIndex::build(vec![(1, nan)]).err();
-        assert!(
-            matches!(&err, Some(GeoError::InvalidPolygon(m)) if m.contains("non-finite")),
-            "{err:?}"
-        );
+        assert!(matches!(&err, Some(GeoError::InvalidPolygon(m)) if m.contains("non-finite")), "{err:?}");
 
         let bad_hole = Polygon::new(
             crate::rect(0.0, 0.0, 4.0, 4.0).exterior().clone(),
             vec![LineString::from(vec![(1.0, 1.0), (2.0, 1.0)])],
         );
         let err = GridIndex::build(vec![(1, bad_hole)]).err();
-        assert!(
-            matches!(&err, Some(GeoError::InvalidPolygon(m)) if m.contains("hole 0")),
-            "{err:?}"
-        );
+        assert!(matches!(&err, Some(GeoError::InvalidPolygon(m)) if m.contains("hole 0")), "{err:?}");
     }
 
     #[test]
@@ -202,10 +169,7 @@ mod tests {
             assert!(index.is_empty());
             assert_eq!(index.len(), 0);
             assert_eq!(index.bounds(), None);
-            assert_eq!(
-                index.locate(LatLng::new(0.0, 0.0).unwrap_or_else(|e| panic!("{e}"))),
-                None
-            );
+            assert_eq!(index.locate(LatLng::new(0.0, 0.0).unwrap_or_else(|e| panic!("{e}"))), None);
         }
     }
 }

@@ -53,8 +53,7 @@ impl LatLng {
         let phi2 = other.lat.to_radians();
         let dphi = (other.lat - self.lat).to_radians();
         let dlambda = (other.lon - self.lon).to_radians();
-        let h =
-            (dphi / 2.0).sin().powi(2) + phi1.cos() * phi2.cos() * (dlambda / 2.0).sin().powi(2);
+        let h = (dphi / 2.0).sin().powi(2) + phi1.cos() * phi2.cos() * (dlambda / 2.0).sin().powi(2);
         // min() guards asin against h creeping past 1 through rounding for antipodal points.
         2.0 * EARTH_RADIUS_M * h.sqrt().min(1.0).asin()
     }
@@ -75,14 +74,8 @@ mod tests {
 
     #[test]
     fn rejects_bad_input() {
-        assert_eq!(
-            LatLng::new(95.0, 0.0),
-            Err(GeoError::LatitudeOutOfRange(95.0))
-        );
-        assert_eq!(
-            LatLng::new(0.0, -181.0),
-            Err(GeoError::LongitudeOutOfRange(-181.0))
-        );
+        assert_eq!(LatLng::new(95.0, 0.0), Err(GeoError::LatitudeOutOfRange(95.0)));
+        assert_eq!(LatLng::new(0.0, -181.0), Err(GeoError::LongitudeOutOfRange(-181.0)));
         assert_eq!(LatLng::new(f64::NAN, 0.0), Err(GeoError::NotFinite));
         assert_eq!(LatLng::new(0.0, f64::INFINITY), Err(GeoError::NotFinite));
         assert!(LatLng::new(90.0, 180.0).is_ok());
@@ -91,10 +84,7 @@ mod tests {
 
     #[test]
     fn error_message_reads_well() {
-        assert_eq!(
-            GeoError::LatitudeOutOfRange(95.0).to_string(),
-            "latitude 95 is out of range -90..=90"
-        );
+        assert_eq!(GeoError::LatitudeOutOfRange(95.0).to_string(), "latitude 95 is out of range -90..=90");
     }
 
     #[test]
@@ -113,12 +103,6 @@ mod tests {
     #[test]
     fn converts_to_coord_with_x_as_longitude() {
         let c: Coord<f64> = LatLng::new(34.36, 107.37).unwrap().into();
-        assert_eq!(
-            c,
-            Coord {
-                x: 107.37,
-                y: 34.36
-            }
-        );
+        assert_eq!(c, Coord { x: 107.37, y: 34.36 });
     }
 }

@@ -33,10 +33,7 @@ pub fn area_m2(polygon: &Polygon<f64>) -> f64 {
     };
     let k = EARTH_RADIUS_M.to_radians();
     let cos_lat0 = center.y().to_radians().cos();
-    let projected = polygon.map_coords(|c| Coord {
-        x: c.x * k * cos_lat0,
-        y: c.y * k,
-    });
+    let projected = polygon.map_coords(|c| Coord { x: c.x * k * cos_lat0, y: c.y * k });
     projected.unsigned_area()
 }
 
@@ -69,17 +66,12 @@ pub fn polygon_from_ring(ring: &[[f64; 2]]) -> Result<Polygon<f64>, GeoError> {
     }
     // Count distinct points by exact bit pattern; adding 0.0 folds -0.0 into
     // 0.0 so the two zeros count as one point.
-    let mut distinct: Vec<(u64, u64)> = ring
-        .iter()
-        .map(|&[lon, lat]| ((lon + 0.0).to_bits(), (lat + 0.0).to_bits()))
-        .collect();
+    let mut distinct: Vec<(u64, u64)> =
+        ring.iter().map(|&[lon, lat]| ((lon + 0.0).to_bits(), (lat + 0.0).to_bits())).collect();
     distinct.sort_unstable();
     distinct.dedup();
     if distinct.len() < 3 {
-        return Err(GeoError::InvalidPolygon(format!(
-            "ring has {} distinct points, needs at least 3",
-            distinct.len()
-        )));
+        return Err(GeoError::InvalidPolygon(format!("ring has {} distinct points, needs at least 3", distinct.len())));
     }
     let mut coords: Vec<Coord<f64>> = ring.iter().map(|&[x, y]| Coord { x, y }).collect();
     if coords.first() != coords.last() {
@@ -128,10 +120,7 @@ mod tests {
     fn centroid_of_rect() {
         let c = centroid(&rect(107.0, 34.0, 108.0, 35.0)).unwrap();
         assert!((c.lat() - 34.5).abs() < 1e-12 && (c.lon() - 107.5).abs() < 1e-12);
-        assert_eq!(
-            centroid(&Polygon::new(LineString::new(vec![]), vec![])),
-            None
-        );
+        assert_eq!(centroid(&Polygon::new(LineString::new(vec![]), vec![])), None);
     }
 
     #[test]
@@ -147,22 +136,13 @@ mod tests {
 
     #[test]
     fn polygon_from_ring_rejects_bad_rings() {
-        assert!(matches!(
-            polygon_from_ring(&[[0.0, 0.0], [1.0, 0.0], [0.0, 0.0]]),
-            Err(GeoError::InvalidPolygon(_))
-        ));
+        assert!(matches!(polygon_from_ring(&[[0.0, 0.0], [1.0, 0.0], [0.0, 0.0]]), Err(GeoError::InvalidPolygon(_))));
         assert!(matches!(
             polygon_from_ring(&[[0.0, 0.0], [1.0, 0.0], [1.0, 0.0], [-0.0, 0.0]]),
             Err(GeoError::InvalidPolygon(_))
         ));
-        assert_eq!(
-            polygon_from_ring(&[[0.0, 0.0], [1.0, f64::NAN], [1.0, 1.0]]),
-            Err(GeoError::NotFinite)
-        );
-        assert_eq!(
-            polygon_from_ring(&[[0.0, 0.0], [1.0, 91.0], [1.0, 1.0]]),
-            Err(GeoError::LatitudeOutOfRange(91.0))
-        );
+        assert_eq!(polygon_from_ring(&[[0.0, 0.0], [1.0, f64::NAN], [1.0, 1.0]]), Err(GeoError::NotFinite));
+        assert_eq!(polygon_from_ring(&[[0.0, 0.0], [1.0, 91.0], [1.0, 1.0]]), Err(GeoError::LatitudeOutOfRange(91.0)));
         assert_eq!(
             polygon_from_ring(&[[0.0, 0.0], [181.0, 1.0], [1.0, 1.0]]),
             Err(GeoError::LongitudeOutOfRange(181.0))

@@ -1,9 +1,6 @@
 //! Checks the WGS-84 / GCJ-02 / BD-09 conversions against coordinate pairs published by other open implementations, and for round-trip exactness.
 
-#![allow(
-    clippy::unwrap_used,
-    reason = "a failed unwrap is a clear test failure"
-)]
+#![allow(clippy::unwrap_used, reason = "a failed unwrap is a clear test failure")]
 
 use civicgrid_geo::{Crs, GeoError, LatLng};
 
@@ -14,10 +11,7 @@ fn ll(lat: f64, lon: f64) -> LatLng {
 /// Asserts `got` is within `tol` degrees of `want` in both coordinates.
 #[track_caller]
 fn assert_close(got: (f64, f64), want: (f64, f64), tol: f64) {
-    assert!(
-        (got.0 - want.0).abs() < tol && (got.1 - want.1).abs() < tol,
-        "got {got:?}, want {want:?} within {tol}"
-    );
+    assert!((got.0 - want.0).abs() < tol && (got.1 - want.1).abs() < tol, "got {got:?}, want {want:?} within {tol}");
 }
 
 /// (WGS-84 lat, lon, GCJ-02 lat, lon).
@@ -62,18 +56,13 @@ fn gcj02_to_wgs84_inverts_published_pairs() {
 fn gcj02_to_bd09_matches_published_pairs() {
     // from_wgs84 is the only public way into BD-09, so start from the exact
     // WGS-84 preimage of each published GCJ-02 point.
-    let gcj_to_bd =
-        |glat: f64, glon: f64| Crs::Bd09.from_wgs84(Crs::Gcj02.to_wgs84(glat, glon).unwrap());
+    let gcj_to_bd = |glat: f64, glon: f64| Crs::Bd09.from_wgs84(Crs::Gcj02.to_wgs84(glat, glon).unwrap());
     // hujiulong/gcoord, test/unit/crs/GCJ02.spec.ts, "GCJ02 to BD09":
     // [123, 45] -> [123.00636499, 45.00636899] (lon, lat), toBeCloseTo(_, 5).
     assert_close(gcj_to_bd(45.0, 123.0), (45.00636899, 123.00636499), 5e-6);
     // wandergis/coordtransform, README.md usage example:
     // gcj02tobd09(116.404, 39.915) = [116.41036949371029, 39.92133699351021] (lon, lat).
-    assert_close(
-        gcj_to_bd(39.915, 116.404),
-        (39.92133699351021, 116.41036949371029),
-        1e-6,
-    );
+    assert_close(gcj_to_bd(39.915, 116.404), (39.92133699351021, 116.41036949371029), 1e-6);
 }
 
 #[test]
@@ -122,12 +111,7 @@ fn offsets_inside_china_are_a_few_hundred_metres() {
 
 #[test]
 fn points_outside_china_are_unchanged() {
-    for (lat, lon) in [
-        (51.5074, -0.1278),
-        (35.6762, 139.6503),
-        (-33.8688, 151.2093),
-        (0.0, 0.0),
-    ] {
+    for (lat, lon) in [(51.5074, -0.1278), (35.6762, 139.6503), (-33.8688, 151.2093), (0.0, 0.0)] {
         let p = ll(lat, lon);
         for crs in [Crs::Gcj02, Crs::Bd09] {
             assert_eq!(crs.from_wgs84(p), (lat, lon), "{crs}");
@@ -139,14 +123,8 @@ fn points_outside_china_are_unchanged() {
 #[test]
 fn to_wgs84_validates_before_converting() {
     for crs in [Crs::Wgs84, Crs::Gcj02, Crs::Bd09] {
-        assert_eq!(
-            crs.to_wgs84(95.0, 107.0),
-            Err(GeoError::LatitudeOutOfRange(95.0))
-        );
-        assert_eq!(
-            crs.to_wgs84(34.0, 200.0),
-            Err(GeoError::LongitudeOutOfRange(200.0))
-        );
+        assert_eq!(crs.to_wgs84(95.0, 107.0), Err(GeoError::LatitudeOutOfRange(95.0)));
+        assert_eq!(crs.to_wgs84(34.0, 200.0), Err(GeoError::LongitudeOutOfRange(200.0)));
         assert_eq!(crs.to_wgs84(f64::NAN, 107.0), Err(GeoError::NotFinite));
     }
 }

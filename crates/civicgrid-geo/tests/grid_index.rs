@@ -1,9 +1,6 @@
 //! Checks which-grid-holds-this-point lookups: interiors, shared edges and corners, holes, and agreement between the R-tree and the full scan.
 
-#![allow(
-    clippy::unwrap_used,
-    reason = "a failed unwrap is a clear test failure"
-)]
+#![allow(clippy::unwrap_used, reason = "a failed unwrap is a clear test failure")]
 
 use civicgrid_geo::{GeoError, GridIndex, LatLng, Polygon, rect};
 
@@ -16,11 +13,7 @@ fn ll(lat: f64, lon: f64) -> LatLng {
 fn locate<K: Clone + Ord + std::fmt::Debug>(index: &GridIndex<K>, lat: f64, lon: f64) -> Option<K> {
     let p = ll(lat, lon);
     let fast = index.locate(p).cloned();
-    assert_eq!(
-        fast,
-        index.locate_naive(p).cloned(),
-        "lookups disagree at ({lat}, {lon})"
-    );
+    assert_eq!(fast, index.locate_naive(p).cloned(), "lookups disagree at ({lat}, {lon})");
     fast
 }
 
@@ -59,10 +52,7 @@ fn size_and_bounds() {
     assert_eq!(index.len(), 9);
     assert!(!index.is_empty());
     let b = index.bounds().unwrap();
-    assert_eq!(
-        (b.min().x, b.min().y, b.max().x, b.max().y),
-        (107.0, 30.0, 110.0, 33.0)
-    );
+    assert_eq!((b.min().x, b.min().y, b.max().x, b.max().y), (107.0, 30.0, 110.0, 33.0));
 }
 
 #[test]
@@ -74,10 +64,7 @@ fn interior_points() {
             let lon = 107.5 + f64::from(col);
             assert_eq!(locate(&index, lat, lon), Some(row * 3 + col));
             // Near, but not on, a corner of the cell.
-            assert_eq!(
-                locate(&index, lat - 0.499_999, lon + 0.499_999),
-                Some(row * 3 + col)
-            );
+            assert_eq!(locate(&index, lat - 0.499_999, lon + 0.499_999), Some(row * 3 + col));
         }
     }
 }
@@ -229,29 +216,13 @@ fn rtree_agrees_with_full_scan_on_random_points() {
         // A quarter of the points sit exactly on a column edge, a row edge,
         // or both, where the tie-breaking rule is exercised; a few fall
         // outside the tiling.
-        let lon = if i % 4 == 1 || i % 8 == 3 {
-            *rng.pick(&columns)
-        } else {
-            rng.range(lon0 - 0.01, lon1 + 0.01)
-        };
-        let lat = if i % 4 == 2 || i % 8 == 3 {
-            *rng.pick(&row_cuts)
-        } else {
-            rng.range(lat0 - 0.01, lat1 + 0.01)
-        };
+        let lon = if i % 4 == 1 || i % 8 == 3 { *rng.pick(&columns) } else { rng.range(lon0 - 0.01, lon1 + 0.01) };
+        let lat = if i % 4 == 2 || i % 8 == 3 { *rng.pick(&row_cuts) } else { rng.range(lat0 - 0.01, lat1 + 0.01) };
         let p = ll(lat, lon);
         let fast = index.locate(p);
-        assert_eq!(
-            fast,
-            index.locate_naive(p),
-            "disagreement at ({lat}, {lon})"
-        );
+        assert_eq!(fast, index.locate_naive(p), "disagreement at ({lat}, {lon})");
         let inside_tiling = (lon0..=lon1).contains(&lon) && (lat0..=lat1).contains(&lat);
-        assert_eq!(
-            fast.is_some(),
-            inside_tiling,
-            "coverage wrong at ({lat}, {lon})"
-        );
+        assert_eq!(fast.is_some(), inside_tiling, "coverage wrong at ({lat}, {lon})");
         found += usize::from(fast.is_some());
     }
     // The sampler must actually hit the tiling most of the time.

@@ -37,7 +37,8 @@ impl Locator {
                 if level == Level::Grid
                     && let Some(ring) = &unit.boundary
                 {
-                    let poly = polygon_from_ring(ring).map_err(|e| StoreError::Corrupt(format!("grid {}: {e}", unit.code)))?;
+                    let poly =
+                        polygon_from_ring(ring).map_err(|e| StoreError::Corrupt(format!("grid {}: {e}", unit.code)))?;
                     grids.push((unit.code.clone(), poly));
                 }
                 names.insert(unit.code, unit.name);

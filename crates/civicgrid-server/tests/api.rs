@@ -24,7 +24,10 @@ fn demo_db() -> &'static PathBuf {
             let rt = tokio::runtime::Runtime::new().unwrap();
             rt.block_on(async {
                 let store = civicgrid_store::open(&p).await.unwrap();
-                store.import_district(&civicgrid_demo::generate(civicgrid_demo::DEFAULT_SEED), &|_, _| {}).await.unwrap();
+                store
+                    .import_district(&civicgrid_demo::generate(civicgrid_demo::DEFAULT_SEED), &|_, _| {})
+                    .await
+                    .unwrap();
                 store.set_setting("demo_seed", "1").await.unwrap();
             });
         })
@@ -120,7 +123,10 @@ async fn the_org_tree_and_a_unit_with_its_children() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(u["unit"]["name"], "铁道南社区");
     assert_eq!(u["unit"]["level"], "community");
-    assert_eq!(u["path"].as_array().unwrap().iter().map(|p| p["code"].as_str().unwrap()).collect::<Vec<_>>(), ["610304", "610304003"]);
+    assert_eq!(
+        u["path"].as_array().unwrap().iter().map(|p| p["code"].as_str().unwrap()).collect::<Vec<_>>(),
+        ["610304", "610304003"]
+    );
     let children = u["children"].as_array().unwrap();
     assert_eq!(children.len() as i64, u["stats"]["grids"].as_i64().unwrap());
     let cameras: i64 = children.iter().map(|c| c["stats"]["cameras"].as_i64().unwrap()).sum();
@@ -208,7 +214,8 @@ async fn a_new_facility_is_placed_in_its_grid() {
     let (_dir, app) = writable_app().await;
     let (_, here) = get(&app, "/api/v1/locate?lat=34.365&lon=107.39").await;
     let grid = here["grid"]["code"].as_str().unwrap();
-    let body = json!({ "category": "pharmacy", "name": "  新开药房 ", "address": "虢镇路8号", "lat": 34.365, "lon": 107.39 });
+    let body =
+        json!({ "category": "pharmacy", "name": "  新开药房 ", "address": "虢镇路8号", "lat": 34.365, "lon": 107.39 });
     let (status, added) = post_json(&app, "/api/v1/facilities", body.to_string()).await;
     assert_eq!(status, StatusCode::CREATED, "{added}");
     assert_eq!(added["grid"], grid);
@@ -286,8 +293,11 @@ async fn bad_input_gets_a_clear_4xx_never_a_5xx() {
         let message = v["error"]["message"].as_str().unwrap_or_else(|| panic!("{method} {uri}: no message in {v}"));
         assert!(!message.is_empty() && message.contains(words), "{method} {uri}: {message:?} lacks {words:?}");
     }
-    let (status, v) =
-        send(&app, Request::post("/api/v1/facilities").header(header::CONTENT_TYPE, "text/plain").body(Body::from("x")).unwrap()).await;
+    let (status, v) = send(
+        &app,
+        Request::post("/api/v1/facilities").header(header::CONTENT_TYPE, "text/plain").body(Body::from("x")).unwrap(),
+    )
+    .await;
     assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{v}");
 }
 

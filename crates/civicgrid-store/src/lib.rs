@@ -83,7 +83,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 /// Opens the database named by `url`: `sqlite://PATH`, `sqlite::memory:` or a
 /// bare file path. Migrations run before this returns.
 pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") || url.contains("://") && !url.starts_with("sqlite:") {
+    if url.starts_with("postgres://")
+        || url.starts_with("postgresql://")
+        || url.contains("://") && !url.starts_with("sqlite:")
+    {
         return Err(StoreError::UnsupportedUrl(url.to_owned()));
     }
     Ok(Arc::new(SqliteStore::open(url).await?))

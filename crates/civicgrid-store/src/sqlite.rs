@@ -5,11 +5,11 @@ use crate::view::*;
 use crate::{Progress, Result, Store, StoreError};
 use async_trait::async_trait;
 use civicgrid_domain::{
-    CameraStatus, DistrictBundle, FacilityCategory, Level, OrgUnit, RoleKind, Ring, UnitCode, Validity,
+    CameraStatus, DistrictBundle, FacilityCategory, Level, OrgUnit, Ring, RoleKind, UnitCode, Validity,
 };
 use jiff::civil::Date;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::query_builder::Separated;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
 use std::str::FromStr;
 use std::time::Duration;
@@ -72,7 +72,10 @@ fn unit_from_row(row: &SqliteRow) -> Result<OrgUnit> {
     Ok(OrgUnit {
         code: parse_code(row.try_get("code")?)?,
         name: row.try_get("name")?,
-        validity: Validity { from: parse_date(row.try_get("valid_from")?)?, to: to.as_deref().map(parse_date).transpose()? },
+        validity: Validity {
+            from: parse_date(row.try_get("valid_from")?)?,
+            to: to.as_deref().map(parse_date).transpose()?,
+        },
         boundary,
     })
 }
@@ -105,19 +108,54 @@ const COUNTERS: &[Counter] = &[
     Counter { key: "buildings", table: "buildings", expr: "count(*)", filter: "" },
     Counter { key: "households", table: "households", expr: "count(*)", filter: "" },
     Counter { key: "residents", table: "residents", expr: "count(*)", filter: "" },
-    Counter { key: "elderly_alone", table: "residents", expr: "count(*)", filter: "care_groups LIKE '%elderly_alone%'" },
+    Counter {
+        key: "elderly_alone",
+        table: "residents",
+        expr: "count(*)",
+        filter: "care_groups LIKE '%elderly_alone%'",
+    },
     Counter { key: "disabled", table: "residents", expr: "count(*)", filter: "care_groups LIKE '%disabled%'" },
     Counter { key: "low_income", table: "residents", expr: "count(*)", filter: "care_groups LIKE '%low_income%'" },
     Counter { key: "facilities", table: "facilities", expr: "count(*)", filter: "" },
-    Counter { key: "service_stations", table: "facilities", expr: "count(*)", filter: "category = 'party_service_station'" },
+    Counter {
+        key: "service_stations",
+        table: "facilities",
+        expr: "count(*)",
+        filter: "category = 'party_service_station'",
+    },
     Counter { key: "cameras", table: "cameras", expr: "count(*)", filter: "" },
     Counter { key: "cameras_online", table: "cameras", expr: "count(*)", filter: "status = 'online'" },
     Counter { key: "party_groups", table: "party_groups", expr: "count(*)", filter: "" },
-    Counter { key: "grid_party_branches", table: "party_branch_grids", expr: "count(DISTINCT branch_code)", filter: "" },
-    Counter { key: "grid_workers", table: "person_roles", expr: "count(DISTINCT person_id)", filter: "kind = 'grid_worker'" },
-    Counter { key: "party_members", table: "person_roles", expr: "count(DISTINCT person_id)", filter: "kind = 'party_member'" },
-    Counter { key: "street_riders", table: "person_roles", expr: "count(DISTINCT person_id)", filter: "kind = 'street_rider'" },
-    Counter { key: "volunteers", table: "person_roles", expr: "count(DISTINCT person_id)", filter: "kind = 'volunteer'" },
+    Counter {
+        key: "grid_party_branches",
+        table: "party_branch_grids",
+        expr: "count(DISTINCT branch_code)",
+        filter: "",
+    },
+    Counter {
+        key: "grid_workers",
+        table: "person_roles",
+        expr: "count(DISTINCT person_id)",
+        filter: "kind = 'grid_worker'",
+    },
+    Counter {
+        key: "party_members",
+        table: "person_roles",
+        expr: "count(DISTINCT person_id)",
+        filter: "kind = 'party_member'",
+    },
+    Counter {
+        key: "street_riders",
+        table: "person_roles",
+        expr: "count(DISTINCT person_id)",
+        filter: "kind = 'street_rider'",
+    },
+    Counter {
+        key: "volunteers",
+        table: "person_roles",
+        expr: "count(DISTINCT person_id)",
+        filter: "kind = 'volunteer'",
+    },
 ];
 
 impl SqliteStore {
@@ -141,9 +179,15 @@ impl SqliteStore {
         Ok(SqliteStore { pool })
     }
 
-    async fn count_groups(&self, c: &Counter, within: Option<&UnitCode>, by: Option<Level>) -> Result<Vec<(Option<String>, i64)>> {
+    async fn count_groups(
+        &self,
+        c: &Counter,
+        within: Option<&UnitCode>,
+        by: Option<Level>,
+    ) -> Result<Vec<(Option<String>, i64)>> {
         let key = by.map_or("''", level_col);
-        let mut qb = QueryBuilder::<Sqlite>::new(format!("SELECT {key} AS k, {} AS n FROM {} WHERE 1 = 1", c.expr, c.table));
+        let mut qb =
+            QueryBuilder::<Sqlite>::new(format!("SELECT {key} AS k, {} AS n FROM {} WHERE 1 = 1", c.expr, c.table));
         if !c.filter.is_empty() {
             qb.push(format_args!(" AND {}", c.filter));
         }
@@ -155,7 +199,12 @@ impl SqliteStore {
         rows.iter().map(|r| Ok((r.try_get("k")?, r.try_get("n")?))).collect()
     }
 
-    async fn count_units(&self, level: Level, within: Option<&UnitCode>, by: Option<Level>) -> Result<Vec<(Option<String>, i64)>> {
+    async fn count_units(
+        &self,
+        level: Level,
+        within: Option<&UnitCode>,
+        by: Option<Level>,
+    ) -> Result<Vec<(Option<String>, i64)>> {
         let key = by.map_or_else(|| "''".to_owned(), |b| format!("substr(code, 1, {})", b.code_len()));
         let mut qb = QueryBuilder::<Sqlite>::new(format!(
             "SELECT {key} AS k, count(*) AS n FROM org_units WHERE valid_to IS NULL AND level = '{}'",
@@ -173,7 +222,11 @@ impl SqliteStore {
     }
 
     /// All counts, grouped by the units of level `by` (one group when `None`).
-    async fn grouped_stats(&self, within: Option<&UnitCode>, by: Option<Level>) -> Result<Vec<(Option<String>, Stats)>> {
+    async fn grouped_stats(
+        &self,
+        within: Option<&UnitCode>,
+        by: Option<Level>,
+    ) -> Result<Vec<(Option<String>, Stats)>> {
         let mut out: Vec<(Option<String>, Stats)> = Vec::new();
         let mut add = |k: Option<String>, key: &str, n: i64| {
             let k = if by.is_none() { None } else { k };
@@ -241,7 +294,9 @@ fn check_bundle(bundle: &DistrictBundle) -> Result<()> {
         .chain(bundle.party_branches.iter().flat_map(|b| &b.grids));
     for g in placed {
         if !grids.contains(g) {
-            return Err(StoreError::Invalid(format!("a record is placed in grid {g}, which the bundle does not define")));
+            return Err(StoreError::Invalid(format!(
+                "a record is placed in grid {g}, which the bundle does not define"
+            )));
         }
     }
     Ok(())
@@ -258,11 +313,8 @@ impl Store for SqliteStore {
         check_bundle(bundle)?;
         let building_grid: std::collections::HashMap<i64, &UnitCode> =
             bundle.buildings.iter().map(|b| (b.id, &b.grid)).collect();
-        let household_grid: std::collections::HashMap<i64, &UnitCode> = bundle
-            .households
-            .iter()
-            .filter_map(|h| Some((h.id, *building_grid.get(&h.building_id)?)))
-            .collect();
+        let household_grid: std::collections::HashMap<i64, &UnitCode> =
+            bundle.households.iter().filter_map(|h| Some((h.id, *building_grid.get(&h.building_id)?))).collect();
         let grid_of = |map: &std::collections::HashMap<i64, &UnitCode>, id: i64, what: &str| {
             map.get(&id).map(|g| (*g).clone()).ok_or_else(|| StoreError::Invalid(format!("{what} {id} does not exist")))
         };
@@ -299,7 +351,16 @@ impl Store for SqliteStore {
         let units = bundle
             .units
             .iter()
-            .map(|u| Ok((u, u.boundary.as_ref().map(serde_json::to_string).transpose().map_err(|e| StoreError::Invalid(e.to_string()))?)))
+            .map(|u| {
+                Ok((
+                    u,
+                    u.boundary
+                        .as_ref()
+                        .map(serde_json::to_string)
+                        .transpose()
+                        .map_err(|e| StoreError::Invalid(e.to_string()))?,
+                ))
+            })
             .collect::<Result<Vec<_>>>()?;
         Self::bulk(
             &mut tx,
@@ -515,7 +576,10 @@ impl Store for SqliteStore {
             "INSERT INTO street_edges (from_id, to_id, length_m, name) ",
             &bundle.streets.edges,
             |b, e| {
-                b.push_bind(i64::from(e.from)).push_bind(i64::from(e.to)).push_bind(e.length_m).push_bind(e.name.as_str());
+                b.push_bind(i64::from(e.from))
+                    .push_bind(i64::from(e.to))
+                    .push_bind(e.length_m)
+                    .push_bind(e.name.as_str());
             },
             &mut done,
             total,
@@ -532,7 +596,11 @@ impl Store for SqliteStore {
 
     async fn stats_by(&self, within: Option<&UnitCode>, by: Level) -> Result<Vec<(UnitCode, Stats)>> {
         if within.is_some_and(|w| w.level() >= by) {
-            return Err(StoreError::Invalid(format!("cannot group by {} within a {}", by.as_str(), within.map_or("", |w| w.level().as_str()))));
+            return Err(StoreError::Invalid(format!(
+                "cannot group by {} within a {}",
+                by.as_str(),
+                within.map_or("", |w| w.level().as_str())
+            )));
         }
         let mut groups = self.grouped_stats(within, Some(by)).await?;
         let units = self.units(by, within).await?;
@@ -682,7 +750,8 @@ impl Store for SqliteStore {
     }
 
     async fn party_branches(&self, q: &ListQuery) -> Result<Page<PartyBranchView>> {
-        let mut count = QueryBuilder::<Sqlite>::new("SELECT count(DISTINCT branch_code) FROM party_branch_grids g WHERE 1 = 1");
+        let mut count =
+            QueryBuilder::<Sqlite>::new("SELECT count(DISTINCT branch_code) FROM party_branch_grids g WHERE 1 = 1");
         push_within(&mut count, "g.", &q.within);
         let total: i64 = count.build_query_scalar().fetch_one(&self.pool).await?;
         let mut qb = QueryBuilder::<Sqlite>::new(
@@ -701,14 +770,27 @@ impl Store for SqliteStore {
                     .bind(&code)
                     .fetch_all(&self.pool)
                     .await?;
-            let groups = sqlx::query("SELECT code, name, grid_code FROM party_groups WHERE branch_code = ? ORDER BY code")
-                .bind(&code)
-                .fetch_all(&self.pool)
-                .await?
-                .iter()
-                .map(|g| Ok(PartyGroupView { code: g.try_get("code")?, name: g.try_get("name")?, grid: g.try_get("grid_code")? }))
-                .collect::<Result<_>>()?;
-            items.push(PartyBranchView { name: r.try_get("name")?, community: r.try_get("community_code")?, code, grids, groups });
+            let groups =
+                sqlx::query("SELECT code, name, grid_code FROM party_groups WHERE branch_code = ? ORDER BY code")
+                    .bind(&code)
+                    .fetch_all(&self.pool)
+                    .await?
+                    .iter()
+                    .map(|g| {
+                        Ok(PartyGroupView {
+                            code: g.try_get("code")?,
+                            name: g.try_get("name")?,
+                            grid: g.try_get("grid_code")?,
+                        })
+                    })
+                    .collect::<Result<_>>()?;
+            items.push(PartyBranchView {
+                name: r.try_get("name")?,
+                community: r.try_get("community_code")?,
+                code,
+                grids,
+                groups,
+            });
         }
         Ok(Page { items, total, limit: q.limit, offset: q.offset })
     }
@@ -734,13 +816,21 @@ impl Store for SqliteStore {
         let mut items = Vec::with_capacity(rows.len());
         for r in &rows {
             let id: i64 = r.try_get("id")?;
-            let roles = sqlx::query("SELECT kind, unit_code, since FROM person_roles WHERE person_id = ? ORDER BY kind, unit_code")
-                .bind(id)
-                .fetch_all(&self.pool)
-                .await?
-                .iter()
-                .map(|x| Ok(RoleView { kind: parse_enum(x.try_get("kind")?)?, unit: x.try_get("unit_code")?, since: x.try_get("since")? }))
-                .collect::<Result<_>>()?;
+            let roles = sqlx::query(
+                "SELECT kind, unit_code, since FROM person_roles WHERE person_id = ? ORDER BY kind, unit_code",
+            )
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|x| {
+                Ok(RoleView {
+                    kind: parse_enum(x.try_get("kind")?)?,
+                    unit: x.try_get("unit_code")?,
+                    since: x.try_get("since")?,
+                })
+            })
+            .collect::<Result<_>>()?;
             let phone: Option<String> = r.try_get("phone")?;
             items.push(PersonView {
                 id,
@@ -781,11 +871,13 @@ impl Store for SqliteStore {
     }
 
     async fn set_setting(&self, key: &str, value: &str) -> Result<()> {
-        sqlx::query("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
-            .bind(key)
-            .bind(value)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 }
@@ -843,12 +935,14 @@ async fn replace_points(tx: &mut Transaction<'_, Sqlite>, community: &UnitCode) 
     }
     let index = civicgrid_geo::GridIndex::build(grids).map_err(|e| StoreError::Invalid(e.to_string()))?;
     for table in ["compounds", "buildings", "facilities", "cameras"] {
-        let points = sqlx::query(&format!("SELECT rowid AS id, lat, lon, grid_code FROM {table} WHERE community_code = ?"))
-            .bind(community.as_str())
-            .fetch_all(&mut **tx)
-            .await?;
+        let points =
+            sqlx::query(&format!("SELECT rowid AS id, lat, lon, grid_code FROM {table} WHERE community_code = ?"))
+                .bind(community.as_str())
+                .fetch_all(&mut **tx)
+                .await?;
         for p in &points {
-            let ll = civicgrid_geo::LatLng::new(p.try_get("lat")?, p.try_get("lon")?).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let ll = civicgrid_geo::LatLng::new(p.try_get("lat")?, p.try_get("lon")?)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
             let Some(grid) = index.locate(ll) else { continue };
             let old: String = p.try_get("grid_code")?;
             if old != grid.as_str() {

@@ -70,7 +70,9 @@ fn small_district() -> DistrictBundle {
         care: vec![CareGroup::ElderlyAlone],
     });
     for (i, (cat, grid)) in
-        [(FacilityCategory::Clinic, "610304003001001"), (FacilityCategory::PartyServiceStation, "610304003002002")].into_iter().enumerate()
+        [(FacilityCategory::Clinic, "610304003001001"), (FacilityCategory::PartyServiceStation, "610304003002002")]
+            .into_iter()
+            .enumerate()
     {
         b.facilities.push(Facility {
             code: format!("FAC{:08}", i + 1),
@@ -99,7 +101,12 @@ fn small_district() -> DistrictBundle {
         community: g("610304003001"),
         grids: vec![g("610304003001001"), g("610304003001002")],
     });
-    b.party_groups.push(PartyGroup { code: "B1G1".into(), name: "第1党小组".into(), branch: "B1".into(), grid: g("610304003001002") });
+    b.party_groups.push(PartyGroup {
+        code: "B1G1".into(),
+        name: "第1党小组".into(),
+        branch: "B1".into(),
+        grid: g("610304003001002"),
+    });
     let role = |kind, unit: &str| PersonRole { kind, unit: g(unit), since: date(2024, 2, 1) };
     b.people.push(Person {
         id: 1,
@@ -263,7 +270,8 @@ async fn added_facilities_get_fresh_codes_and_survive_reopening() {
     store.set_setting("demo_seed", "7").await.unwrap();
     drop(store);
     let again = open_store(&dir).await;
-    let pharmacies = again.facilities(&ListQuery::within(&code("610304")), Some(FacilityCategory::Pharmacy)).await.unwrap();
+    let pharmacies =
+        again.facilities(&ListQuery::within(&code("610304")), Some(FacilityCategory::Pharmacy)).await.unwrap();
     assert_eq!(pharmacies.total, 2);
     assert_eq!(again.setting("demo_seed").await.unwrap().as_deref(), Some("7"));
     assert_eq!(again.setting("absent").await.unwrap(), None);

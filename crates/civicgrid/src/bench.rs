@@ -42,7 +42,9 @@ pub async fn run(what: What) -> anyhow::Result<()> {
 fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned()))
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
         .unwrap_or_else(|| "unknown CPU".into())
 }
 
@@ -61,7 +63,8 @@ fn locate(n: usize) -> anyhow::Result<()> {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
     let points: Vec<LatLng> = (0..n)
         .filter_map(|_| {
-            LatLng::new(rng.random_range(b.min().y - h..b.max().y + h), rng.random_range(b.min().x - w..b.max().x + w)).ok()
+            LatLng::new(rng.random_range(b.min().y - h..b.max().y + h), rng.random_range(b.min().x - w..b.max().x + w))
+                .ok()
         })
         .collect();
     let time = |f: &dyn Fn(LatLng) -> bool, pts: &[LatLng]| {

@@ -90,12 +90,18 @@ async fn main() -> anyhow::Result<()> {
     init_logging(cli.log_json);
     match cli.command {
         Command::Serve { addr, database, demo, demo_seed, tiles } => {
-            let store = civicgrid_store::open(&database).await.with_context(|| format!("could not open database {database}"))?;
+            let store = civicgrid_store::open(&database)
+                .await
+                .with_context(|| format!("could not open database {database}"))?;
             if demo && store.is_empty().await? {
                 demo::load(store.as_ref(), demo_seed, false).await?;
             }
-            let state = civicgrid_server::AppState::load(store).await.context("could not load the grid index")?.with_tiles(tiles);
-            let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("could not listen on {addr}"))?;
+            let state = civicgrid_server::AppState::load(store)
+                .await
+                .context("could not load the grid index")?
+                .with_tiles(tiles);
+            let listener =
+                tokio::net::TcpListener::bind(addr).await.with_context(|| format!("could not listen on {addr}"))?;
             let local = listener.local_addr()?;
             // Scripts wait for this line to learn the port.
             println!("listening on http://{local}");
@@ -103,7 +109,9 @@ async fn main() -> anyhow::Result<()> {
             civicgrid_server::serve(listener, state, shutdown_signal()).await.context("server failed")?;
         }
         Command::Demo { database, seed } => {
-            let store = civicgrid_store::open(&database).await.with_context(|| format!("could not open database {database}"))?;
+            let store = civicgrid_store::open(&database)
+                .await
+                .with_context(|| format!("could not open database {database}"))?;
             if !store.is_empty().await? {
                 anyhow::bail!("database {database} already holds a district; use a new file");
             }

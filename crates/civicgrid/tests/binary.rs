@@ -130,7 +130,14 @@ fn sigterm_stops_the_server_cleanly() {
 fn the_demo_command_fills_an_empty_database_only() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("demo.db");
-    let run = || Command::new(env!("CARGO_BIN_EXE_civicgrid")).args(["demo", "--database"]).arg(&db).env("RUST_LOG", "warn").output().unwrap();
+    let run = || {
+        Command::new(env!("CARGO_BIN_EXE_civicgrid"))
+            .args(["demo", "--database"])
+            .arg(&db)
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap()
+    };
     let first = run();
     assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
     let out = String::from_utf8_lossy(&first.stdout);

@@ -139,7 +139,9 @@ async fn org_tree(State(state): State<AppState>, Q(p): Q<TreeParams>) -> Result<
     }
     fn node(u: &OrgUnit, rest: &[Vec<OrgUnit>]) -> Value {
         let children: Vec<Value> = match rest.split_first() {
-            Some((next, deeper)) => next.iter().filter(|c| c.parent().as_ref() == Some(&u.code)).map(|c| node(c, deeper)).collect(),
+            Some((next, deeper)) => {
+                next.iter().filter(|c| c.parent().as_ref() == Some(&u.code)).map(|c| node(c, deeper)).collect()
+            }
             None => Vec::new(),
         };
         json!({ "code": u.code, "name": u.name, "level": u.level(), "children": children })
@@ -211,7 +213,12 @@ fn parse_crs(crs: Option<&str>) -> Result<Crs, ApiError> {
     crs.map_or(Ok(Crs::Wgs84), |c| c.parse().map_err(|e: civicgrid_geo::GeoError| ApiError::bad_request(e.to_string())))
 }
 
-async fn boundaries(state: &AppState, level: Level, within: Option<&str>, crs: Option<&str>) -> Result<Json<Value>, ApiError> {
+async fn boundaries(
+    state: &AppState,
+    level: Level,
+    within: Option<&str>,
+    crs: Option<&str>,
+) -> Result<Json<Value>, ApiError> {
     let crs = parse_crs(crs)?;
     let within = optional_unit(state, within).await?;
     let units = state.store.units(level, within.as_ref()).await?;
@@ -278,7 +285,11 @@ impl ListParams {
         if limit == 0 || limit > ListQuery::MAX_LIMIT {
             return Err(ApiError::bad_request(format!("limit must be 1..={}", ListQuery::MAX_LIMIT)));
         }
-        Ok(ListQuery { within: optional_unit(state, self.unit.as_deref()).await?, limit, offset: self.offset.unwrap_or(0) })
+        Ok(ListQuery {
+            within: optional_unit(state, self.unit.as_deref()).await?,
+            limit,
+            offset: self.offset.unwrap_or(0),
+        })
     }
 
     fn only(&self, allowed: &[&str]) -> Result<(), ApiError> {
@@ -360,7 +371,10 @@ struct NewFacilityJson {
 }
 
 /// Adds a facility at a point; the server places it in the grid that holds it.
-async fn add_facility(State(state): State<AppState>, J(body): J<NewFacilityJson>) -> Result<(StatusCode, Json<Value>), ApiError> {
+async fn add_facility(
+    State(state): State<AppState>,
+    J(body): J<NewFacilityJson>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     let category: FacilityCategory = body.category.parse().map_err(ApiError::unprocessable)?;
     let name = body.name.trim();
     if name.is_empty() || name.chars().count() > 100 {

@@ -222,6 +222,24 @@ async fn a_new_facility_is_placed_in_its_grid() {
     assert_eq!(added["name"], "新开药房");
     let (_, listed) = get(&app, &format!("/api/v1/facilities?unit={grid}&category=pharmacy")).await;
     assert!(listed["items"].as_array().unwrap().iter().any(|f| f["code"] == added["code"]));
+
+    // A client that lost the answer retries with the same key: one facility, not two.
+    let keyed = |key: &str, body: &Value| {
+        Request::post("/api/v1/facilities")
+            .header(header::CONTENT_TYPE, "application/json")
+            .header("Idempotency-Key", key)
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    };
+    let (first, a) = send(&app, keyed("retry-1", &body)).await;
+    let (again, b) = send(&app, keyed("retry-1", &body)).await;
+    assert_eq!((first, again), (StatusCode::CREATED, StatusCode::OK));
+    assert_eq!(a["code"], b["code"]);
+    let (_, after) = get(&app, &format!("/api/v1/facilities?unit={grid}&category=pharmacy")).await;
+    assert_eq!(after["total"], listed["total"].as_i64().unwrap() + 1);
+    let other = json!({ "category": "clinic", "name": "另一个", "lat": 34.365, "lon": 107.39 });
+    let (conflict, v) = send(&app, keyed("retry-1", &other)).await;
+    assert_eq!(conflict, StatusCode::CONFLICT, "{v}");
 }
 
 #[tokio::test]

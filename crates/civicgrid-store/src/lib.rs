@@ -72,8 +72,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn party_branches(&self, q: &ListQuery) -> Result<Page<PartyBranchView>>;
     async fn people(&self, q: &ListQuery, role: Option<civicgrid_domain::RoleKind>) -> Result<Page<PersonView>>;
 
-    /// Adds a facility placed in `grid`; its code is assigned here.
-    async fn add_facility(&self, new: &NewFacility) -> Result<FacilityView>;
+    /// Adds a facility placed in `grid`; its code is assigned here. With a key,
+    /// a retry of the same request returns the first result instead of adding
+    /// again, and the key reused for another request is a conflict.
+    async fn add_facility(&self, new: &NewFacility, idempotency_key: Option<&str>) -> Result<Added<FacilityView>>;
 
     /// A key-value setting (demo seed, generation time …).
     async fn setting(&self, key: &str) -> Result<Option<String>>;

@@ -844,9 +844,32 @@ impl Store for SqliteStore {
         Ok(Page { items, total, limit: q.limit, offset: q.offset })
     }
 
-    async fn add_facility(&self, new: &NewFacility) -> Result<FacilityView> {
+    async fn add_facility(&self, new: &NewFacility, key: Option<&str>) -> Result<Added<FacilityView>> {
         let [d, s, c, g] = grid_placement(&new.grid)?;
-        // One statement, so the next number and the insert are atomic.
+        let fingerprint = new.fingerprint();
+        // IMMEDIATE takes the write lock up front, so two retries of one key
+        // cannot both miss it and both insert.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        if let Some(key) = key {
+            let seen = sqlx::query(
+                "SELECT fingerprint, result_code FROM idempotency_keys WHERE key = ? AND kind = 'facility'",
+            )
+            .bind(key)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(seen) = seen {
+                let earlier: String = seen.try_get("fingerprint")?;
+                if earlier != fingerprint {
+                    return Err(StoreError::Conflict(format!(
+                        "Idempotency-Key {key:?} was already used for a different request"
+                    )));
+                }
+                let code: String = seen.try_get("result_code")?;
+                let row =
+                    sqlx::query("SELECT * FROM facilities WHERE code = ?").bind(&code).fetch_one(&mut *tx).await?;
+                return Ok(Added { item: facility_from_row(&row)?, created: false });
+            }
+        }
         let row = sqlx::query(
             "INSERT INTO facilities (code, category, name, address, lat, lon, district_code, street_code, community_code, grid_code) \
              VALUES ('FAC' || printf('%08d', (SELECT coalesce(max(rowid), 0) + 1 FROM facilities)), ?, ?, ?, ?, ?, ?, ?, ?, ?) \
@@ -861,9 +884,21 @@ impl Store for SqliteStore {
         .bind(s)
         .bind(c)
         .bind(g)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *tx)
         .await?;
-        facility_from_row(&row)
+        let item = facility_from_row(&row)?;
+        if let Some(key) = key {
+            sqlx::query(
+                "INSERT INTO idempotency_keys (key, fingerprint, kind, result_code) VALUES (?, ?, 'facility', ?)",
+            )
+            .bind(key)
+            .bind(&fingerprint)
+            .bind(&item.code)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(Added { item, created: true })
     }
 
     async fn setting(&self, key: &str) -> Result<Option<String>> {

@@ -161,3 +161,18 @@ pub struct NewFacility {
     pub lat: f64,
     pub lon: f64,
 }
+
+impl NewFacility {
+    /// The request in one string, to tell a retry from a different request.
+    pub(crate) fn fingerprint(&self) -> String {
+        format!("{}|{}|{}|{}|{}|{}", self.category, self.name, self.address, self.grid, self.lat, self.lon)
+    }
+}
+
+/// The result of a write that may have been a retry.
+#[derive(Debug, Clone)]
+pub struct Added<T> {
+    pub item: T,
+    /// False when an earlier request with the same idempotency key made `item`.
+    pub created: bool,
+}

@@ -261,11 +261,11 @@ async fn added_facilities_get_fresh_codes_and_survive_reopening() {
         lat: 34.015,
         lon: 107.005,
     };
-    let a = store.add_facility(&new).await.unwrap();
-    let b = store.add_facility(&new).await.unwrap();
+    let a = store.add_facility(&new, None).await.unwrap().item;
+    let b = store.add_facility(&new, None).await.unwrap().item;
     assert_eq!((a.code.as_str(), b.code.as_str()), ("FAC00000003", "FAC00000004"));
     assert_eq!(a.grid, "610304003002001");
-    let not_grid = store.add_facility(&NewFacility { grid: code("610304003002"), ..new.clone() }).await;
+    let not_grid = store.add_facility(&NewFacility { grid: code("610304003002"), ..new.clone() }, None).await;
     assert!(matches!(not_grid, Err(StoreError::Invalid(_))));
     store.set_setting("demo_seed", "7").await.unwrap();
     drop(store);
@@ -275,6 +275,30 @@ async fn added_facilities_get_fresh_codes_and_survive_reopening() {
     assert_eq!(pharmacies.total, 2);
     assert_eq!(again.setting("demo_seed").await.unwrap().as_deref(), Some("7"));
     assert_eq!(again.setting("absent").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_retried_write_with_the_same_key_writes_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = loaded(&dir).await;
+    let new = NewFacility {
+        category: FacilityCategory::Clinic,
+        name: "卫生室".into(),
+        address: String::new(),
+        grid: code("610304003001001"),
+        lat: 34.005,
+        lon: 107.005,
+    };
+    let first = store.add_facility(&new, Some("k-1")).await.unwrap();
+    let retry = store.add_facility(&new, Some("k-1")).await.unwrap();
+    assert!(first.created && !retry.created);
+    assert_eq!(first.item.code, retry.item.code);
+    let other = store.add_facility(&NewFacility { name: "别的".into(), ..new.clone() }, Some("k-1")).await;
+    assert!(matches!(other, Err(StoreError::Conflict(_))), "{other:?}");
+    let fresh = store.add_facility(&new, Some("k-2")).await.unwrap();
+    assert!(fresh.created && fresh.item.code != first.item.code);
+    let clinics = store.facilities(&ListQuery::within(&code("610304")), Some(FacilityCategory::Clinic)).await.unwrap();
+    assert_eq!(clinics.total, 3, "the demo's clinic and two new ones");
 }
 
 #[tokio::test]

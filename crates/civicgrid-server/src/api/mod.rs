@@ -10,7 +10,7 @@ use crate::{AppState, Located};
 use axum::Json;
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
 use civicgrid_domain::{CameraStatus, FacilityCategory, Level, OrgUnit, RoleKind, UnitCode};
 use civicgrid_geo::{Crs, LatLng};
@@ -371,10 +371,23 @@ struct NewFacilityJson {
 }
 
 /// Adds a facility at a point; the server places it in the grid that holds it.
+/// A retry carrying the same `Idempotency-Key` header gets the first answer
+/// (200 instead of 201) and writes nothing.
 async fn add_facility(
     State(state): State<AppState>,
+    headers: HeaderMap,
     J(body): J<NewFacilityJson>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let key = match headers.get("idempotency-key") {
+        Some(v) => {
+            let k = v.to_str().map_err(|_| ApiError::bad_request("Idempotency-Key must be visible ASCII"))?.trim();
+            if k.is_empty() || k.len() > 200 {
+                return Err(ApiError::bad_request("Idempotency-Key must be 1 to 200 characters"));
+            }
+            Some(k.to_owned())
+        }
+        None => None,
+    };
     let category: FacilityCategory = body.category.parse().map_err(ApiError::unprocessable)?;
     let name = body.name.trim();
     if name.is_empty() || name.chars().count() > 100 {
@@ -392,14 +405,18 @@ async fn add_facility(
         .ok_or_else(|| ApiError::unprocessable("the point lies outside the district's grids"))?;
     let added = state
         .store
-        .add_facility(&NewFacility {
-            category,
-            name: name.to_owned(),
-            address: body.address.trim().to_owned(),
-            grid,
-            lat: point.lat(),
-            lon: point.lon(),
-        })
+        .add_facility(
+            &NewFacility {
+                category,
+                name: name.to_owned(),
+                address: body.address.trim().to_owned(),
+                grid,
+                lat: point.lat(),
+                lon: point.lon(),
+            },
+            key.as_deref(),
+        )
         .await?;
-    Ok((StatusCode::CREATED, Json(serde_json::to_value(added).unwrap_or_default())))
+    let status = if added.created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(serde_json::to_value(added.item).unwrap_or_default())))
 }

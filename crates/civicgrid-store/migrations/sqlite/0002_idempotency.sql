@@ -1,0 +1,10 @@
+-- Keys clients send with a write so a retried request does not write twice.
+-- `fingerprint` is the request as the server understood it; a key reused for
+-- a different request is refused.
+CREATE TABLE idempotency_keys (
+    key         TEXT PRIMARY KEY,
+    fingerprint TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    result_code TEXT NOT NULL,
+    created_at  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);

@@ -103,22 +103,24 @@ async fn demo() -> anyhow::Result<()> {
     store.import_district(&bundle, &|_, _| {}).await?;
     let written = t.elapsed();
     drop(store);
+    let rows = bundle.units.len()
+        + bundle.compounds.len()
+        + bundle.buildings.len()
+        + bundle.households.len()
+        + bundle.residents.len()
+        + bundle.facilities.len()
+        + bundle.cameras.len()
+        + bundle.party_branches.iter().map(|b| 1 + b.grids.len()).sum::<usize>()
+        + bundle.party_groups.len()
+        + bundle.people.iter().map(|p| 1 + p.roles.len()).sum::<usize>()
+        + bundle.streets.nodes.len()
+        + bundle.streets.edges.len();
     println!(
-        "demo: generate {:.2} s, write {:.2} s, total {:.2} s; {} residents, {} rows in all",
+        "demo: generate {:.2} s, write {:.2} s, total {:.2} s; {} residents, {rows} rows in all",
         generated.as_secs_f64(),
         written.as_secs_f64(),
         (generated + written).as_secs_f64(),
         bundle.residents.len(),
-        bundle.units.len()
-            + bundle.compounds.len()
-            + bundle.buildings.len()
-            + bundle.households.len()
-            + bundle.residents.len()
-            + bundle.facilities.len()
-            + bundle.cameras.len()
-            + bundle.people.len()
-            + bundle.streets.nodes.len()
-            + bundle.streets.edges.len()
     );
     // Let the pool close so SQLite checkpoints the WAL into the main file.
     tokio::time::sleep(Duration::from_millis(300)).await;

@@ -94,16 +94,15 @@ fn from_accept_language(header: &str) -> Option<Lang> {
         .filter_map(|part| {
             let mut bits = part.split(';');
             let lang = Lang::from_tag(bits.next()?)?;
-            let q = bits
-                .find_map(|p| p.trim().strip_prefix("q="))
-                .map_or(Some(1.0), |q| q.trim().parse::<f32>().ok())?;
+            let q =
+                bits.find_map(|p| p.trim().strip_prefix("q=")).map_or(Some(1.0), |q| q.trim().parse::<f32>().ok())?;
             // Whole thousandths: enough to rank, and integers sort without NaN worries.
             let q = (q.clamp(0.0, 1.0) * 1000.0).round() as u16;
             (q > 0).then_some((q, lang))
         })
         .collect();
     // Stable sort keeps the header's order among equal qualities.
-    ranked.sort_by(|a, b| b.0.cmp(&a.0));
+    ranked.sort_by_key(|r| std::cmp::Reverse(r.0));
     ranked.first().map(|(_, lang)| *lang)
 }
 
@@ -124,7 +123,10 @@ mod tests {
 
     #[test]
     fn placeholders_are_filled_and_unknown_keys_show_themselves() {
-        assert_eq!(text(Lang::En, "table.more", &[("shown", "5".into()), ("total", "9".into())]), "Showing the first 5 of 9");
+        assert_eq!(
+            text(Lang::En, "table.more", &[("shown", "5".into()), ("total", "9".into())]),
+            "Showing the first 5 of 9"
+        );
         assert_eq!(text(Lang::ZhCn, "no.such.key", &[]), "no.such.key");
     }
 }

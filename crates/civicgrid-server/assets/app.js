@@ -1,0 +1,290 @@
+// CivicGrid pages: maps, sortable and paged tables, bar charts and the locate
+// form, layered on server-rendered HTML. Every human text comes from the
+// message catalogue the page embeds (#messages); none is written here.
+(function () {
+  "use strict";
+
+  var messages = {};
+  try {
+    messages = JSON.parse(document.getElementById("messages").textContent);
+  } catch (e) {
+    messages = {};
+  }
+
+  function T(key, args) {
+    var s = Object.prototype.hasOwnProperty.call(messages, key) ? messages[key] : key;
+    if (args) {
+      Object.keys(args).forEach(function (k) {
+        s = s.split("{" + k + "}").join(String(args[k]));
+      });
+    }
+    return s;
+  }
+
+  var lang = document.documentElement.lang || "zh-CN";
+  var numberFormat = new Intl.NumberFormat(lang);
+
+  function el(tag, attrs, text) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (k) { node.setAttribute(k, attrs[k]); });
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  var SVG = "http://www.w3.org/2000/svg";
+  function svg(tag, attrs, text) {
+    var node = document.createElementNS(SVG, tag);
+    Object.keys(attrs || {}).forEach(function (k) { node.setAttribute(k, attrs[k]); });
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  // ---- Tables: click a header to sort; long tables get a pager. ----
+
+  function cellValue(row, index, type) {
+    var cell = row.cells[index];
+    if (!cell) return type === "num" ? 0 : "";
+    var raw = cell.hasAttribute("data-sort-value") ? cell.getAttribute("data-sort-value") : cell.textContent.trim();
+    return type === "num" ? Number(raw) || 0 : raw;
+  }
+
+  function setUpTable(table) {
+    var body = table.tBodies[0];
+    if (!body) return;
+    var rows = Array.prototype.filter.call(body.rows, function (r) { return !r.classList.contains("empty"); });
+    var pageSize = Number(table.getAttribute("data-page-size")) || 0;
+    var page = 0;
+    var pager = null;
+    var collator = new Intl.Collator(lang, { numeric: true });
+
+    function show() {
+      var pages = pageSize ? Math.max(1, Math.ceil(rows.length / pageSize)) : 1;
+      if (page >= pages) page = pages - 1;
+      rows.forEach(function (r, i) {
+        r.hidden = pageSize ? Math.floor(i / pageSize) !== page : false;
+      });
+      if (pager) {
+        pager.info.textContent = T("table.page", { page: page + 1, pages: pages, total: numberFormat.format(rows.length) });
+        pager.prev.disabled = page === 0;
+        pager.next.disabled = page >= pages - 1;
+      }
+    }
+
+    if (pageSize && rows.length > pageSize) {
+      var bar = el("div", { "class": "pager" });
+      var prev = el("button", { type: "button", "data-page": "prev" }, T("table.prev"));
+      var info = el("span", { "class": "pager-info" });
+      var next = el("button", { type: "button", "data-page": "next" }, T("table.next"));
+      prev.addEventListener("click", function () { page -= 1; show(); });
+      next.addEventListener("click", function () { page += 1; show(); });
+      bar.append(prev, info, next);
+      var wrap = table.closest(".table-wrap") || table;
+      wrap.after(bar);
+      pager = { prev: prev, next: next, info: info };
+    }
+
+    if (table.hasAttribute("data-sortable")) {
+      Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th, index) {
+        th.tabIndex = 0;
+        function sort() {
+          var type = th.getAttribute("data-type") || "text";
+          var dir = th.getAttribute("aria-sort") === "ascending" ? -1 : 1;
+          // Numbers read best largest first on the first click.
+          if (!th.hasAttribute("aria-sort") && type === "num") dir = -1;
+          Array.prototype.forEach.call(th.parentNode.cells, function (c) { c.removeAttribute("aria-sort"); });
+          th.setAttribute("aria-sort", dir === 1 ? "ascending" : "descending");
+          rows.sort(function (a, b) {
+            var x = cellValue(a, index, type);
+            var y = cellValue(b, index, type);
+            return dir * (type === "num" ? x - y : collator.compare(x, y));
+          });
+          rows.forEach(function (r) { body.appendChild(r); });
+          page = 0;
+          show();
+        }
+        th.addEventListener("click", sort);
+        th.addEventListener("keydown", function (e) {
+          if (e.key === "Enter" || e.key === " ") { e.preventDefault(); sort(); }
+        });
+      });
+    }
+    show();
+  }
+
+  // ---- Horizontal bar charts in SVG, one bar per series and row. ----
+
+  function drawChart(node) {
+    var spec;
+    try { spec = JSON.parse(node.getAttribute("data-chart")); } catch (e) { return; }
+    var series = spec.series || [];
+    var rows = spec.rows || [];
+    var maxima = series.map(function (_, s) {
+      return Math.max.apply(null, rows.map(function (r) { return Number(r.values[s]) || 0; }).concat([1]));
+    });
+    if (series.length > 1) {
+      var legend = el("div", { "class": "chart-legend" });
+      series.forEach(function (key, s) { legend.appendChild(el("span", { "class": "l" + s }, T(key))); });
+      node.appendChild(legend);
+    }
+    var labels = rows.map(function (row) {
+      return row.label !== undefined && row.label !== null ? String(row.label) : T(row.label_key);
+    });
+    // Room for the longest label: Han characters are about twice as wide as Latin ones.
+    var longest = Math.max.apply(null, labels.map(function (l) {
+      return l.split("").reduce(function (w, c) { return w + (c.charCodeAt(0) > 0x2e80 ? 12 : 6.6); }, 0);
+    }).concat([40]));
+    var width = 420, valueWidth = 44, bar = 9, gap = 2, rowGap = 7;
+    var labelWidth = Math.min(200, Math.ceil(longest) + 12);
+    var rowHeight = series.length * (bar + gap) + rowGap;
+    var height = rows.length * rowHeight + 4;
+    var plot = width - labelWidth - valueWidth;
+    var chart = svg("svg", { viewBox: "0 0 " + width + " " + height, "data-rows": rows.length });
+    rows.forEach(function (row, i) {
+      var y = i * rowHeight + 2;
+      var label = labels[i];
+      var text = svg("text", { x: labelWidth - 8, y: y + (series.length * (bar + gap)) / 2 + 4, "text-anchor": "end" }, label);
+      if (row.href) {
+        var link = svg("a", { href: row.href });
+        link.appendChild(text);
+        chart.appendChild(link);
+      } else {
+        chart.appendChild(text);
+      }
+      series.forEach(function (key, s) {
+        var v = Number(row.values[s]) || 0;
+        var w = Math.max(v > 0 ? 1 : 0, (v / maxima[s]) * plot);
+        var by = y + s * (bar + gap);
+        var rect = svg("rect", { x: labelWidth, y: by, width: w.toFixed(1), height: bar, rx: 2, "class": "s" + s });
+        rect.appendChild(svg("title", {}, label + " · " + T(key) + ": " + numberFormat.format(v)));
+        chart.appendChild(rect);
+        chart.appendChild(svg("text", { x: labelWidth + w + 4, y: by + bar - 1, "class": "value" }, numberFormat.format(v)));
+      });
+    });
+    node.appendChild(chart);
+  }
+
+  // ---- Maps: our own boundaries on a plain background (tiles only if configured). ----
+
+  var STYLES = {
+    community: { color: "#1f6feb", weight: 2, fillColor: "#1f6feb", fillOpacity: 0.08 },
+    grid: { color: "#6e7b8b", weight: 0.6, fillColor: "#ffffff", fillOpacity: 0.35 },
+    outline: { color: "#0f1b2d", weight: 2.5, fillColor: "#1f6feb", fillOpacity: 0.06, dashArray: "6 4" },
+  };
+  var MARKER_COLOURS = { compound: "#1f6feb", facility: "#1a7f37", camera: "#8250df" };
+  var CAMERA_COLOURS = { online: "#8250df", offline: "#8c959f", fault: "#cf222e" };
+
+  function drawMap(node) {
+    if (!window.L) return;
+    var spec;
+    try { spec = JSON.parse(node.getAttribute("data-map")); } catch (e) { return; }
+    node.innerHTML = "";
+    var map = L.map(node, { preferCanvas: false, zoomSnap: 0.25, attributionControl: false });
+    var tiles = node.getAttribute("data-tiles");
+    if (tiles) L.tileLayer(tiles, { maxZoom: 19 }).addTo(map);
+    function shapes(layer, data) {
+      var style = STYLES[layer.kind] || STYLES.grid;
+      var geo = L.geoJSON(data, {
+        style: function () { return style; },
+        interactive: !!layer.interactive,
+        onEachFeature: function (feature, shape) {
+          var p = feature.properties || {};
+          if (layer.labels) {
+            shape.bindTooltip(p.name, { permanent: true, direction: "center", className: "map-label" });
+          } else if (layer.interactive) {
+            shape.bindTooltip(p.name + " · " + p.code, { sticky: true });
+          }
+          if (layer.interactive) {
+            shape.on("click", function () { window.location.href = "/units/" + p.code; });
+            shape.on("mouseover", function () { shape.setStyle({ fillOpacity: style.fillOpacity + 0.2 }); });
+            shape.on("mouseout", function () { shape.setStyle({ fillOpacity: style.fillOpacity }); });
+          }
+        },
+      });
+      node.setAttribute("data-drawn-" + layer.kind, (data.features || []).length);
+      return geo;
+    }
+
+    function marker(m) {
+      var colour = m.kind === "camera" ? CAMERA_COLOURS[m.status] || MARKER_COLOURS.camera : MARKER_COLOURS[m.kind];
+      var title = m.name;
+      if (m.category) title += " · " + T("category." + m.category);
+      if (m.status) title += " · " + T("status." + m.status);
+      return L.circleMarker([m.lat, m.lon], {
+        radius: m.kind === "camera" ? 4 : 6, color: "#fff", weight: 1.5, fillColor: colour, fillOpacity: 0.95,
+      }).bindTooltip(title);
+    }
+
+    var layers = spec.layers || [];
+    var markers = spec.markers || [];
+    Promise.all(layers.map(function (layer) {
+      return fetch(layer.url, { headers: { Accept: "application/geo+json, application/json" } }).then(function (r) {
+        if (!r.ok) throw new Error(r.status);
+        return r.json();
+      });
+    })).then(function (results) {
+      var drawn = results.map(function (data, i) { return shapes(layers[i], data); });
+      var dots = markers.map(marker);
+      var bounds = L.latLngBounds([]);
+      drawn.concat(dots).forEach(function (d) {
+        var b = d.getBounds ? d.getBounds() : L.latLngBounds([d.getLatLng()]);
+        if (b.isValid()) bounds.extend(b);
+      });
+      // Leaflet needs a view before it can place circle markers.
+      if (bounds.isValid()) map.fitBounds(bounds, { padding: [12, 12] });
+      else map.setView([0, 0], 2);
+      // Added in the order given, so later layers sit on top and take the clicks.
+      drawn.concat(dots).forEach(function (d) { d.addTo(map); });
+      var fitted = map.getZoom();
+      function labels() {
+        node.classList.toggle("labels-off", node.clientWidth < 600 && map.getZoom() < fitted + 1);
+      }
+      map.on("zoomend", labels);
+      labels();
+      node.setAttribute("data-markers", dots.length);
+      node.setAttribute("data-ready", "true");
+    }).catch(function (e) {
+      if (window.console) console.error(e);
+      node.appendChild(el("p", { "class": "map-fallback", role: "alert" }, T("map.failed")));
+      node.setAttribute("data-ready", "error");
+    });
+  }
+
+  // ---- The locate form: asks the API which grid holds a point. ----
+
+  function setUpLocate(form) {
+    var out = form.querySelector(".locate-result");
+    form.addEventListener("submit", function (e) {
+      e.preventDefault();
+      var data = new FormData(form);
+      var query = new URLSearchParams();
+      ["lat", "lon", "crs"].forEach(function (k) { query.set(k, String(data.get(k) || "").trim()); });
+      out.className = "locate-result";
+      out.textContent = T("locate.busy");
+      fetch("/api/v1/locate?" + query.toString(), { headers: { Accept: "application/json" } })
+        .then(function (r) { return r.json().then(function (body) { return { ok: r.ok, body: body }; }); })
+        .then(function (res) {
+          out.textContent = "";
+          if (res.ok) {
+            var b = res.body;
+            out.className = "locate-result ok";
+            out.append(T("locate.found") + " ");
+            out.appendChild(el("a", { href: "/units/" + b.grid.code, "data-grid": b.grid.code }, b.grid.name + " (" + b.grid.code + ")"));
+            out.append(" · " + b.community.name + " · " + b.street.name);
+          } else {
+            out.className = "locate-result error";
+            var message = res.body && res.body.error ? res.body.error.message : "";
+            out.textContent = T("locate.failed") + (message ? ": " + message : "");
+          }
+        })
+        .catch(function () {
+          out.className = "locate-result error";
+          out.textContent = T("locate.failed");
+        });
+    });
+  }
+
+  document.querySelectorAll("table.data").forEach(setUpTable);
+  document.querySelectorAll(".bar-chart[data-chart]").forEach(drawChart);
+  document.querySelectorAll(".map[data-map]").forEach(drawMap);
+  document.querySelectorAll("form[data-locate]").forEach(setUpLocate);
+})();

@@ -1,0 +1,207 @@
+//! Turning a template and its data into a response: the embedded templates,
+//! the `t()` function and `num` filter they use, the visitor (language and
+//! roles) and the localised error pages.
+
+use super::i18n::{self, Lang};
+use super::nav::{self, Role};
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use civicgrid_store::StoreError;
+use minijinja::value::Kwargs;
+use minijinja::{Environment, State};
+use serde_json::{Value, json};
+use std::convert::Infallible;
+use std::sync::LazyLock;
+
+/// Every template, by name; embedded so the binary needs no files beside it.
+pub const TEMPLATES: &[(&str, &str)] = &[
+    ("base.html", include_str!("../../templates/base.html")),
+    ("macros.html", include_str!("../../templates/macros.html")),
+    ("unit.html", include_str!("../../templates/unit.html")),
+    ("error.html", include_str!("../../templates/error.html")),
+];
+
+static ENV: LazyLock<Environment<'static>> = LazyLock::new(environment);
+
+pub fn environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    for (name, source) in TEMPLATES {
+        // A broken template is caught by the unit tests; at run time the page
+        // that needs it answers 500 and the log says why.
+        if let Err(e) = env.add_template(name, source) {
+            tracing::error!(template = name, error = %e, "template does not parse");
+        }
+    }
+    env.add_function("t", translate);
+    env.add_filter("num", thousands);
+    env
+}
+
+/// `t("key", name=value…)`: the text of `key` in the page's language.
+fn translate(state: &State, key: &str, args: Kwargs) -> Result<String, minijinja::Error> {
+    let lang = state.lookup("lang").and_then(|v| v.as_str().and_then(Lang::from_tag)).unwrap_or(Lang::ZhCn);
+    let mut filled = Vec::new();
+    for name in args.args() {
+        let v: minijinja::Value = args.get(name)?;
+        filled.push((name, v.to_string()));
+    }
+    Ok(i18n::text(lang, key, &filled))
+}
+
+/// `1148 | num` → `1,148`; both languages group digits by three.
+fn thousands(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 { format!("-{out}") } else { out }
+}
+
+/// Who is asking, as far as pages care: their language and roles.
+#[derive(Debug, Clone)]
+pub struct Visitor {
+    pub lang: Lang,
+    /// The language came from `?lang=` and should be remembered.
+    remember: bool,
+    pub roles: Vec<Role>,
+    path: String,
+}
+
+fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
+    parts
+        .headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| pair.trim().strip_prefix(name)?.strip_prefix('='))
+}
+
+fn query_param<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
+    parts.uri.query()?.split('&').find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Visitor {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let accept = parts.headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
+        let (lang, remember) = i18n::negotiate(query_param(parts, "lang"), cookie(parts, "lang"), accept);
+        Ok(Visitor { lang, remember, roles: nav::visitor_roles(parts), path: parts.uri.path().to_owned() })
+    }
+}
+
+impl Visitor {
+    pub fn text(&self, key: &str) -> String {
+        i18n::text(self.lang, key, &[])
+    }
+
+    /// Renders `template` with `page` (a JSON object) plus what every page shows.
+    pub fn render(&self, status: StatusCode, template: &str, page: Value, shell: &Shell) -> Response {
+        let mut ctx = match page {
+            Value::Object(m) => m,
+            _ => serde_json::Map::new(),
+        };
+        ctx.insert("lang".into(), json!(self.lang.tag()));
+        ctx.insert("langs".into(), json!(Lang::ALL.map(|l| json!({ "tag": l.tag(), "current": l == self.lang }))));
+        ctx.insert("messages".into(), json!(i18n::catalogue(self.lang)));
+        ctx.insert("nav".into(), json!(nav::menu(&self.roles, &self.path)));
+        ctx.insert("here".into(), json!(self.path));
+        ctx.insert("demo".into(), json!(shell.demo));
+        ctx.insert("tiles".into(), json!(shell.tiles));
+        ctx.insert("asset_version".into(), json!(super::assets::VERSION));
+        let html = ENV.get_template(template).and_then(|t| t.render(Value::Object(ctx)));
+        let mut response = match html {
+            Ok(html) => (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response(),
+            Err(e) => {
+                tracing::error!(template, error = %e, "page did not render");
+                let text = format!("{}: {}", self.text("error.500.title"), self.text("error.500.text"));
+                (StatusCode::INTERNAL_SERVER_ERROR, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text)
+                    .into_response()
+            }
+        };
+        let headers = response.headers_mut();
+        // The same URL answers in either language.
+        headers.insert(header::VARY, HeaderValue::from_static("Cookie, Accept-Language"));
+        if self.remember {
+            let c = format!("lang={}; Path=/; Max-Age=31536000; SameSite=Lax", self.lang.tag());
+            if let Ok(v) = HeaderValue::from_str(&c) {
+                headers.insert(header::SET_COOKIE, v);
+            }
+        }
+        response
+    }
+
+    pub fn error(&self, e: PageError, shell: &Shell) -> Response {
+        let page = json!({ "status": e.status.as_u16(), "text_key": e.key, "detail": e.detail });
+        self.render(e.status, "error.html", page, shell)
+    }
+}
+
+/// What the page frame shows besides the page itself.
+#[derive(Debug, Default)]
+pub struct Shell {
+    /// The store holds the synthetic demo district.
+    pub demo: bool,
+    pub tiles: Option<String>,
+}
+
+/// Why a page could not be shown: a status, the message key explaining it to
+/// the visitor, and a technical detail where one helps.
+#[derive(Debug)]
+pub struct PageError {
+    pub status: StatusCode,
+    pub key: &'static str,
+    pub detail: Option<String>,
+}
+
+impl PageError {
+    pub fn bad_code(detail: String) -> Self {
+        PageError { status: StatusCode::BAD_REQUEST, key: "error.400.text", detail: Some(detail) }
+    }
+
+    pub fn no_unit() -> Self {
+        PageError { status: StatusCode::NOT_FOUND, key: "error.404.text", detail: None }
+    }
+
+    pub fn bad_point(detail: String) -> Self {
+        PageError { status: StatusCode::BAD_REQUEST, key: "error.locate.text", detail: Some(detail) }
+    }
+
+    pub fn outside() -> Self {
+        PageError { status: StatusCode::NOT_FOUND, key: "error.locate.outside", detail: None }
+    }
+
+    pub fn internal() -> Self {
+        PageError { status: StatusCode::INTERNAL_SERVER_ERROR, key: "error.500.text", detail: None }
+    }
+}
+
+impl From<StoreError> for PageError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(_) => PageError::no_unit(),
+            other => {
+                tracing::error!(error = %other, "storage failed while rendering a page");
+                PageError::internal()
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn numbers_are_grouped_by_thousands() {
+        assert_eq!(super::thousands(0), "0");
+        assert_eq!(super::thousands(1148), "1,148");
+        assert_eq!(super::thousands(-1234567), "-1,234,567");
+        assert_eq!(super::thousands(999), "999");
+    }
+}

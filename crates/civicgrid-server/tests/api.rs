@@ -338,3 +338,18 @@ async fn the_openapi_document_names_every_route() {
         assert!(!msg.starts_with("no such page"), "{path} is documented but not routed");
     }
 }
+
+#[tokio::test]
+async fn unknown_paths_answer_browsers_in_html_and_clients_in_json() {
+    let app = app().await;
+    let page =
+        Request::get("/no-such-page").header(header::ACCEPT, "text/html,application/xhtml+xml").body(Body::empty());
+    let res = app.clone().oneshot(page.unwrap()).await.unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let html = String::from_utf8(res.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    assert!(html.contains("<html") && html.contains("没有这个页面"), "{html}");
+    let api = Request::get("/api/v1/no-such").header(header::ACCEPT, "text/html").body(Body::empty()).unwrap();
+    let (status, v) = send(&app, api).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(v["error"]["message"].as_str().unwrap().contains("/api/v1/no-such"));
+}

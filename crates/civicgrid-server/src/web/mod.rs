@@ -15,6 +15,9 @@ use crate::AppState;
 use axum::Router;
 use axum::routing::get;
 
+/// The page for paths nothing else serves.
+pub use pages::not_found;
+
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(pages::overview))

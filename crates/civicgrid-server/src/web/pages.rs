@@ -5,7 +5,7 @@
 use super::render::{PageError, Shell, Visitor};
 use crate::AppState;
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use civicgrid_domain::{FacilityCategory, Level, OrgUnit, RoleKind, UnitCode};
 use civicgrid_geo::Crs;
@@ -268,4 +268,14 @@ fn wanted_at(level: Level, field: &str) -> bool {
 #[cfg(test)]
 pub(super) fn stat_groups() -> &'static [(&'static str, &'static [&'static str])] {
     STAT_GROUPS
+}
+
+/// Unknown paths: a localised HTML page for browsers, the JSON error for API
+/// clients and anything under `/api/`.
+pub async fn not_found(State(state): State<AppState>, visitor: Visitor, headers: HeaderMap, uri: Uri) -> Response {
+    let wants_html = headers.get(header::ACCEPT).and_then(|a| a.to_str().ok()).is_some_and(|a| a.contains("text/html"));
+    if !wants_html || uri.path().starts_with("/api/") {
+        return crate::error::not_found(uri).await.into_response();
+    }
+    visitor.error(PageError::no_page(), &shell(&state).await)
 }

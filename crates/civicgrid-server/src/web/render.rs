@@ -170,6 +170,10 @@ impl PageError {
         PageError { status: StatusCode::NOT_FOUND, key: "error.404.text", detail: None }
     }
 
+    pub fn no_page() -> Self {
+        PageError { status: StatusCode::NOT_FOUND, key: "error.404.page", detail: None }
+    }
+
     pub fn bad_point(detail: String) -> Self {
         PageError { status: StatusCode::BAD_REQUEST, key: "error.locate.text", detail: Some(detail) }
     }

@@ -4,6 +4,7 @@
 //! Nothing here does I/O, spawns tasks or knows about SQL or HTTP: every type is a
 //! value that parses at the edge and is trusted inside.
 
+pub mod access;
 pub mod code;
 pub mod facility;
 pub mod identity;
@@ -11,6 +12,7 @@ pub mod org;
 pub mod people;
 pub mod place;
 
+pub use access::{Grant, Permission, Principal, Role};
 pub use code::{CodeError, Level, UnitCode};
 pub use facility::{CameraStatus, FacilityCategory};
 pub use identity::{IdNumber, IdentityError, PhoneNumber};

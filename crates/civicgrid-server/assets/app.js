@@ -1,5 +1,5 @@
-// CivicGrid pages: maps, sortable and paged tables, bar charts and the locate
-// form, layered on server-rendered HTML. Every human text comes from the
+// CivicGrid pages: maps, sortable and paged tables, bar charts, the locate
+// form and showing a resident's data in full, layered on server-rendered HTML. Every human text comes from the
 // message catalogue the page embeds (#messages); none is written here.
 (function () {
   "use strict";
@@ -22,6 +22,24 @@
   }
 
   var lang = document.documentElement.lang || "zh-CN";
+
+  // Every unsafe request carries the session's CSRF token (the server refuses
+  // cookie-borne writes without it); GETs go out unchanged.
+  var csrfMeta = document.querySelector('meta[name="csrf-token"]');
+  var csrfToken = csrfMeta ? csrfMeta.getAttribute("content") : "";
+  if (window.fetch && csrfToken) {
+    var plainFetch = window.fetch.bind(window);
+    window.fetch = function (input, init) {
+      init = init || {};
+      var method = String(init.method || (input && input.method) || "GET").toUpperCase();
+      if (method !== "GET" && method !== "HEAD") {
+        var headers = new Headers(init.headers || (input && input.headers) || {});
+        if (!headers.has("x-csrf-token")) headers.set("x-csrf-token", csrfToken);
+        init.headers = headers;
+      }
+      return plainFetch(input, init);
+    };
+  }
   var numberFormat = new Intl.NumberFormat(lang);
 
   function el(tag, attrs, text) {
@@ -283,7 +301,69 @@
     });
   }
 
+  // ---- Residents: the full ID and phone numbers, on a reason, audited. ----
+
+  function setUpUnmask(section) {
+    var dialog = section.querySelector("dialog.unmask-dialog");
+    if (!dialog || typeof dialog.showModal !== "function") return;
+    var form = dialog.querySelector("form");
+    var reason = form.querySelector('input[name="reason"]');
+    var error = form.querySelector(".form-error");
+    var who = dialog.querySelector(".unmask-who");
+    var submit = form.querySelector('button[type="submit"]');
+    var row = null;
+
+    section.querySelectorAll("button[data-unmask]").forEach(function (button) {
+      button.hidden = false;
+      button.addEventListener("click", function () {
+        row = button.closest("tr");
+        who.textContent = row.querySelector(".resident-name").firstChild.textContent.trim();
+        error.hidden = true;
+        error.textContent = "";
+        reason.value = "";
+        dialog.showModal();
+        reason.focus();
+      });
+    });
+    form.querySelector("[data-cancel]").addEventListener("click", function () { dialog.close(); });
+
+    form.addEventListener("submit", function (e) {
+      e.preventDefault();
+      if (!row) return;
+      var id = row.getAttribute("data-resident");
+      submit.disabled = true;
+      error.hidden = true;
+      fetch("/api/v1/residents/" + encodeURIComponent(id) + "/unmask", {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Accept: "application/json" },
+        body: JSON.stringify({ reason: reason.value.trim() }),
+      })
+        .then(function (r) { return r.json().then(function (body) { return { ok: r.ok, body: body }; }); })
+        .then(function (res) {
+          if (!res.ok) {
+            var message = res.body && res.body.error ? res.body.error.message : "";
+            throw new Error(message);
+          }
+          var idCell = row.querySelector(".id-number");
+          var phoneCell = row.querySelector(".phone");
+          idCell.textContent = res.body.id_number;
+          phoneCell.textContent = res.body.phone || "";
+          idCell.classList.add("unmasked");
+          phoneCell.classList.add("unmasked");
+          var button = row.querySelector("button[data-unmask]");
+          if (button) button.replaceWith(el("span", { "class": "unmasked-note" }, T("residents.unmasked")));
+          dialog.close();
+        })
+        .catch(function (err) {
+          error.textContent = T("residents.unmask_failed") + (err && err.message ? ": " + err.message : "");
+          error.hidden = false;
+        })
+        .then(function () { submit.disabled = false; });
+    });
+  }
+
   document.querySelectorAll("table.data").forEach(setUpTable);
+  document.querySelectorAll("section#residents").forEach(setUpUnmask);
   document.querySelectorAll(".bar-chart[data-chart]").forEach(drawChart);
   document.querySelectorAll(".map[data-map]").forEach(drawMap);
   document.querySelectorAll("form[data-locate]").forEach(setUpLocate);

@@ -5,11 +5,11 @@
 //! trait and never sees SQL.
 
 mod api;
+pub mod auth;
 mod error;
 mod locator;
 mod web;
 
-pub use api::PATHS as API_PATHS;
 pub use error::ApiError;
 pub use locator::{Located, Locator};
 
@@ -32,17 +32,29 @@ pub struct AppState {
     locator: Arc<RwLock<Arc<Locator>>>,
     /// URL template of a map tile layer; pages draw only our own GeoJSON without one.
     pub tiles: Option<String>,
+    /// Per-client limits on public routes.
+    pub limits: auth::RateLimits,
 }
 
 impl AppState {
     /// Loads what the server keeps in memory (the grid index) from `store`.
     pub async fn load(store: Arc<dyn Store>) -> Result<Self, civicgrid_store::StoreError> {
         let locator = Locator::load(store.as_ref()).await?;
-        Ok(AppState { store, locator: Arc::new(RwLock::new(Arc::new(locator))), tiles: None })
+        Ok(AppState {
+            store,
+            locator: Arc::new(RwLock::new(Arc::new(locator))),
+            tiles: None,
+            limits: auth::RateLimits::default(),
+        })
     }
 
     pub fn with_tiles(mut self, tiles: Option<String>) -> Self {
         self.tiles = tiles;
+        self
+    }
+
+    pub fn with_limits(mut self, limits: auth::RateLimits) -> Self {
+        self.limits = limits;
         self
     }
 
@@ -66,17 +78,105 @@ impl AppState {
     }
 }
 
-/// The whole application: API, pages and assets, with limits and tracing.
+/// The Content-Security-Policy: our own scripts and styles only (Leaflet sets
+/// inline styles, hence `'unsafe-inline'` for styles alone), images from us,
+/// data URLs and the tile server if one is configured, and no framing.
+fn content_security_policy(tiles: Option<&str>) -> String {
+    let tile_origin = tiles
+        .and_then(|t| {
+            let rest = t.split_once("://")?;
+            let host = rest.1.split('/').next()?;
+            // A template placeholder in the host ({s}.tile…) becomes a wildcard.
+            let host = host.split('.').map(|p| if p.contains('{') { "*" } else { p }).collect::<Vec<_>>().join(".");
+            Some(format!(" {}://{host}", rest.0))
+        })
+        .unwrap_or_default();
+    format!(
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:{tile_origin}; \
+         connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+    )
+}
+
+/// The whole application: API, pages and assets, each route behind its
+/// declared access, with security headers, limits and tracing.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    use axum::http::{HeaderName, HeaderValue, header};
+    use tower_http::set_header::SetResponseHeaderLayer;
+    let csp = HeaderValue::from_str(&content_security_policy(state.tiles.as_deref()))
+        .unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'; frame-ancestors 'none'"));
+    let headers: [(HeaderName, HeaderValue); 5] = [
+        (header::CONTENT_SECURITY_POLICY, csp),
+        (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
+        (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
+        (header::REFERRER_POLICY, HeaderValue::from_static("same-origin")),
+        (
+            HeaderName::from_static("permissions-policy"),
+            HeaderValue::from_static("camera=(), microphone=(), geolocation=(self)"),
+        ),
+    ];
+    let mut app = Router::new()
         .merge(api::routes())
         .merge(web::routes())
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::caller::authorize))
         .fallback(web::not_found)
         .with_state(state)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
-        .layer(CatchPanicLayer::custom(error::panic_response))
-        .layer(TraceLayer::new_for_http())
+        .layer(CatchPanicLayer::custom(error::panic_response));
+    for (name, value) in headers {
+        app = app.layer(SetResponseHeaderLayer::if_not_present(name, value));
+    }
+    app.layer(TraceLayer::new_for_http())
+}
+
+/// The application with the access middleware replaced by one that hands
+/// every request the same caller; never served.
+fn router_without_access_checks(state: AppState, caller: auth::Caller) -> Router {
+    let fixed = move |mut req: axum::extract::Request, next: axum::middleware::Next| {
+        let caller = caller.clone();
+        async move {
+            req.extensions_mut().insert(caller);
+            next.run(req).await
+        }
+    };
+    Router::new()
+        .merge(api::routes())
+        .merge(web::routes())
+        .route_layer(axum::middleware::from_fn(fixed))
+        .fallback(web::not_found)
+        .with_state(state)
+}
+
+/// What the access checks cost: microseconds per `GET uri` through the real
+/// router with `Authorization: Bearer secret`, and through one that hands
+/// every request `caller` without checking anything. For `civicgrid bench`.
+#[doc(hidden)]
+pub async fn access_check_cost(
+    state: AppState,
+    caller: auth::Caller,
+    secret: &str,
+    uri: &str,
+    requests: usize,
+) -> Result<(f64, f64), String> {
+    use tower::ServiceExt;
+    let run = |app: Router, bearer: Option<String>| async move {
+        let t = std::time::Instant::now();
+        for _ in 0..requests {
+            let mut req = axum::http::Request::get(uri);
+            if let Some(b) = &bearer {
+                req = req.header(axum::http::header::AUTHORIZATION, format!("Bearer {b}"));
+            }
+            let req = req.body(axum::body::Body::empty()).map_err(|e| e.to_string())?;
+            let res = app.clone().oneshot(req).await.map_err(|e| e.to_string())?;
+            if !res.status().is_success() {
+                return Err(format!("GET {uri} answered {}", res.status()));
+            }
+        }
+        Ok(t.elapsed().as_secs_f64() * 1e6 / requests.max(1) as f64)
+    };
+    let without = run(router_without_access_checks(state.clone(), caller), None).await?;
+    let with = run(router(state), Some(secret.to_owned())).await?;
+    Ok((with, without))
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then lets open
@@ -86,5 +186,6 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
 }

@@ -6,82 +6,34 @@
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use civicgrid_geo::{Crs, LatLng};
-use civicgrid_server::{AppState, router};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
-use std::path::PathBuf;
-use std::sync::OnceLock;
 use tower::ServiceExt;
 
-/// One demo database per test run, written once; tests that write get a copy.
-fn demo_db() -> &'static PathBuf {
-    static DB: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
-    &DB.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("demo.db");
-        let p = path.to_str().unwrap().to_owned();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Runtime::new().unwrap();
-            rt.block_on(async {
-                let store = civicgrid_store::open(&p).await.unwrap();
-                store
-                    .import_district(&civicgrid_demo::generate(civicgrid_demo::DEFAULT_SEED), &|_, _| {})
-                    .await
-                    .unwrap();
-                store.set_setting("demo_seed", "1").await.unwrap();
-            });
-        })
-        .join()
-        .unwrap();
-        (dir, path)
-    })
-    .1
+mod support;
+
+use support::{Client, app, writable_app};
+
+async fn get(c: &Client<'_>, uri: &str) -> (StatusCode, Value) {
+    c.get(uri).await
 }
 
-async fn app_on(path: &str) -> axum::Router {
-    let store = civicgrid_store::open(path).await.unwrap();
-    router(AppState::load(store).await.unwrap())
+async fn post_json(c: &Client<'_>, uri: &str, body: impl Into<Body>) -> (StatusCode, Value) {
+    c.raw("POST", uri, body, "application/json").await
 }
 
-async fn app() -> axum::Router {
-    app_on(demo_db().to_str().unwrap()).await
-}
-
-/// A private copy of the demo for a test that writes.
-async fn writable_app() -> (tempfile::TempDir, axum::Router) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("copy.db");
-    // No one writes the shared demo, so its file and WAL copy as one whole.
-    std::fs::copy(demo_db(), &path).unwrap();
-    for ext in ["-wal", "-shm"] {
-        let from = PathBuf::from(format!("{}{ext}", demo_db().display()));
-        if from.exists() {
-            std::fs::copy(&from, format!("{}{ext}", path.display())).unwrap();
-        }
+/// Sends a hand-built request as the client.
+async fn send(c: &Client<'_>, mut req: Request<Body>) -> (StatusCode, Value) {
+    if let Some(t) = &c.token {
+        req.headers_mut().insert(header::AUTHORIZATION, format!("Bearer {t}").parse().unwrap());
     }
-    let app = app_on(path.to_str().unwrap()).await;
-    (dir, app)
-}
-
-async fn send(app: &axum::Router, req: Request<Body>) -> (StatusCode, Value) {
-    let res = app.clone().oneshot(req).await.unwrap();
-    let status = res.status();
-    let bytes = res.into_body().collect().await.unwrap().to_bytes();
-    let v = serde_json::from_slice(&bytes).unwrap_or_else(|_| json!({ "raw": String::from_utf8_lossy(&bytes) }));
-    (status, v)
-}
-
-async fn get(app: &axum::Router, uri: &str) -> (StatusCode, Value) {
-    send(app, Request::get(uri).body(Body::empty()).unwrap()).await
-}
-
-async fn post_json(app: &axum::Router, uri: &str, body: impl Into<Body>) -> (StatusCode, Value) {
-    send(app, Request::post(uri).header(header::CONTENT_TYPE, "application/json").body(body.into()).unwrap()).await
+    c.app.send(req).await
 }
 
 #[tokio::test]
 async fn the_district_in_numbers() {
-    let app = app().await;
+    let shared = app().await;
+    let app = shared.as_user("t-admin").await;
     assert_eq!(get(&app, "/healthz").await, (StatusCode::OK, json!({ "status": "ok" })));
     let (status, s) = get(&app, "/api/v1/stats").await;
     assert_eq!(status, StatusCode::OK);
@@ -110,7 +62,8 @@ async fn the_district_in_numbers() {
 
 #[tokio::test]
 async fn the_org_tree_and_a_unit_with_its_children() {
-    let app = app().await;
+    let shared = app().await;
+    let app = shared.as_user("t-admin").await;
     let (_, tree) = get(&app, "/api/v1/units").await;
     let district = &tree["units"][0];
     assert_eq!(district["name"], "陈仓区");
@@ -139,7 +92,8 @@ async fn the_org_tree_and_a_unit_with_its_children() {
 
 #[tokio::test]
 async fn locate_answers_in_every_coordinate_system() {
-    let app = app().await;
+    let shared = app().await;
+    let app = shared.as_user("t-admin").await;
     let (status, wgs) = get(&app, "/api/v1/locate?lat=34.36&lon=107.37").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(wgs["district"], json!({ "code": "610304", "name": "陈仓区" }));
@@ -163,7 +117,8 @@ async fn locate_answers_in_every_coordinate_system() {
 
 #[tokio::test]
 async fn grids_of_a_community_as_geojson() {
-    let app = app().await;
+    let shared = app().await;
+    let app = shared.as_user("t-admin").await;
     let (status, fc) = get(&app, "/api/v1/grids?community=610304003002").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(fc["type"], "FeatureCollection");
@@ -188,7 +143,8 @@ async fn grids_of_a_community_as_geojson() {
 
 #[tokio::test]
 async fn lists_page_filter_and_stay_within_their_unit() {
-    let app = app().await;
+    let shared = app().await;
+    let app = shared.as_user("t-admin").await;
     let (_, page) = get(&app, "/api/v1/cameras?unit=610304001&limit=7&offset=7").await;
     assert_eq!(page["items"].as_array().unwrap().len(), 7);
     assert_eq!(page["offset"], 7);
@@ -211,7 +167,8 @@ async fn lists_page_filter_and_stay_within_their_unit() {
 
 #[tokio::test]
 async fn a_new_facility_is_placed_in_its_grid() {
-    let (_dir, app) = writable_app().await;
+    let private = writable_app().await;
+    let app = private.as_user("t-admin").await;
     let (_, here) = get(&app, "/api/v1/locate?lat=34.365&lon=107.39").await;
     let grid = here["grid"]["code"].as_str().unwrap();
     let body =
@@ -244,7 +201,8 @@ async fn a_new_facility_is_placed_in_its_grid() {
 
 #[tokio::test]
 async fn bad_input_gets_a_clear_4xx_never_a_5xx() {
-    let (_dir, app) = writable_app().await;
+    let private = writable_app().await;
+    let app = private.as_user("t-admin").await;
     let big = format!("{{\"name\":\"{}\"}}", "x".repeat(civicgrid_server::MAX_BODY + 10));
     let cases: Vec<(&str, &str, Option<String>, StatusCode, &str)> = vec![
         ("GET", "/api/v1/units/abc", None, StatusCode::BAD_REQUEST, "digits"),
@@ -321,30 +279,34 @@ async fn bad_input_gets_a_clear_4xx_never_a_5xx() {
 
 #[tokio::test]
 async fn the_openapi_document_names_every_route() {
-    let app = app().await;
+    let shared = app().await;
+    let app = shared.as_user("t-admin").await;
     let (status, doc) = get(&app, "/api/v1/openapi.json").await;
     assert_eq!(status, StatusCode::OK);
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
-    let mut documented: Vec<&str> = doc["paths"].as_object().unwrap().keys().map(String::as_str).collect();
-    let mut served: Vec<&str> = civicgrid_server::API_PATHS.to_vec();
-    documented.sort_unstable();
-    served.sort_unstable();
-    assert_eq!(documented, served);
-    // And every documented path is really routed.
-    for path in served {
-        let uri = path.replace("{code}", "610304");
-        let (_, v) = get(&app, &uri).await;
-        let msg = v["error"]["message"].as_str().unwrap_or("");
-        assert!(!msg.starts_with("no such page"), "{path} is documented but not routed");
+    let mut documented: Vec<(String, String)> = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            documented.push((method.to_uppercase(), path.clone()));
+        }
     }
+    let mut served: Vec<(String, String)> = civicgrid_server::auth::ROUTES
+        .iter()
+        .filter(|r| r.kind == civicgrid_server::auth::Kind::Api)
+        .map(|r| (r.method.to_owned(), r.path.to_owned()))
+        .collect();
+    documented.sort();
+    served.sort();
+    assert_eq!(documented, served, "openapi.json and the route table differ");
 }
 
 #[tokio::test]
 async fn unknown_paths_answer_browsers_in_html_and_clients_in_json() {
-    let app = app().await;
+    let shared = app().await;
+    let app = shared.as_user("t-admin").await;
     let page =
         Request::get("/no-such-page").header(header::ACCEPT, "text/html,application/xhtml+xml").body(Body::empty());
-    let res = app.clone().oneshot(page.unwrap()).await.unwrap();
+    let res = app.app.router.clone().oneshot(page.unwrap()).await.unwrap();
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
     let html = String::from_utf8(res.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
     assert!(html.contains("<html") && html.contains("没有这个页面"), "{html}");

@@ -4,14 +4,19 @@
 //! Nothing above this crate writes SQL or knows which database it talks to:
 //! the server holds an `Arc<dyn Store>` opened by [`open`] from a URL or path.
 
+mod access;
+mod crypto;
 mod sqlite;
 mod view;
 
+pub use access::*;
+pub use crypto::KeyRing;
 pub use sqlite::SqliteStore;
 pub use view::*;
 
 use async_trait::async_trait;
-use civicgrid_domain::{DistrictBundle, FacilityCategory, Level, OrgUnit, Ring, UnitCode};
+use civicgrid_domain::{DistrictBundle, FacilityCategory, Grant, Level, OrgUnit, Ring, UnitCode};
+use jiff::Timestamp;
 use jiff::civil::Date;
 use std::sync::Arc;
 
@@ -31,6 +36,17 @@ pub enum StoreError {
     UnsupportedUrl(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    #[error("encryption: {0}")]
+    Crypto(String),
+}
+
+/// Lower-case hex of `bytes`: hashes, blind indexes.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -45,7 +61,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn is_empty(&self) -> Result<bool>;
 
     /// Writes a whole district in one transaction: all of it or nothing.
-    async fn import_district(&self, bundle: &DistrictBundle, progress: Progress<'_>) -> Result<()>;
+    async fn import_district(&self, bundle: &DistrictBundle, progress: Progress<'_>, by: &Actor) -> Result<()>;
 
     /// Counts of everything within `within` (the whole database when `None`).
     async fn stats(&self, within: Option<&UnitCode>) -> Result<Stats>;
@@ -64,7 +80,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Ends the current version of a grid or community on `from` and starts a new
     /// one with `boundary`; rows placed in the community are placed again.
-    async fn redraw_unit(&self, code: &UnitCode, boundary: &Ring, from: Date) -> Result<()>;
+    async fn redraw_unit(&self, code: &UnitCode, boundary: &Ring, from: Date, by: &Actor) -> Result<()>;
 
     async fn compounds(&self, q: &ListQuery) -> Result<Page<CompoundView>>;
     async fn facilities(&self, q: &ListQuery, category: Option<FacilityCategory>) -> Result<Page<FacilityView>>;
@@ -75,21 +91,84 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Adds a facility placed in `grid`; its code is assigned here. With a key,
     /// a retry of the same request returns the first result instead of adding
     /// again, and the key reused for another request is a conflict.
-    async fn add_facility(&self, new: &NewFacility, idempotency_key: Option<&str>) -> Result<Added<FacilityView>>;
+    async fn add_facility(
+        &self,
+        new: &NewFacility,
+        idempotency_key: Option<&str>,
+        by: &Actor,
+    ) -> Result<Added<FacilityView>>;
 
     /// A key-value setting (demo seed, generation time …).
     async fn setting(&self, key: &str) -> Result<Option<String>>;
-    async fn set_setting(&self, key: &str, value: &str) -> Result<()>;
+    async fn set_setting(&self, key: &str, value: &str, by: &Actor) -> Result<()>;
+
+    // --- residents' personal data ---
+
+    /// Residents within a unit, masked, optionally found by an exact number.
+    async fn residents(&self, q: &ListQuery, search: Option<&ResidentSearch>) -> Result<Page<ResidentView>>;
+    /// One resident, masked.
+    async fn resident(&self, id: i64) -> Result<Option<ResidentView>>;
+    /// One resident's numbers in full; the view is audited with its reason in
+    /// the same transaction, so no unmasked view goes unrecorded.
+    async fn resident_in_full(&self, id: i64, reason: &str, by: &Actor) -> Result<Option<ResidentFull>>;
+    /// Re-encrypts every personal-data field under the key ring's current key;
+    /// returns how many rows changed.
+    async fn reencrypt_personal_data(&self, by: &Actor) -> Result<u64>;
+
+    // --- users, sessions, tokens ---
+
+    /// Conflict when the username is taken.
+    async fn create_user(&self, new: &NewUser, by: &Actor) -> Result<UserRecord>;
+    async fn user(&self, id: i64) -> Result<Option<UserRecord>>;
+    async fn user_by_name(&self, username: &str) -> Result<Option<UserRecord>>;
+    /// Users holding at least one grant within `within` (all when `None`).
+    async fn users(&self, within: Option<&UnitCode>, limit: u32, offset: u32) -> Result<Page<UserRecord>>;
+    async fn set_grants(&self, user_id: i64, grants: &[Grant], by: &Actor) -> Result<()>;
+    /// Also ends the user's sessions.
+    async fn set_password(&self, user_id: i64, password_hash: &str, by: &Actor) -> Result<()>;
+    async fn set_disabled(&self, user_id: i64, disabled: bool, by: &Actor) -> Result<()>;
+    /// Records a sign-in attempt of an existing user: resets or counts failures,
+    /// sets the lock, and audits it (`sign_in` or `sign_in_failed`).
+    async fn record_sign_in(&self, user_id: i64, ok: bool, locked_until: Option<Timestamp>, by: &Actor) -> Result<()>;
+
+    async fn create_session(&self, session: &SessionRecord) -> Result<()>;
+    /// A session that exists and has not expired.
+    async fn session(&self, id_hash: &str) -> Result<Option<SessionRecord>>;
+    async fn delete_session(&self, id_hash: &str) -> Result<()>;
+
+    /// Stores a token by the SHA-256 of its secret; audited.
+    async fn create_token(
+        &self,
+        user_id: i64,
+        name: &str,
+        token_hash: &str,
+        expires_at: Option<Timestamp>,
+        by: &Actor,
+    ) -> Result<TokenRecord>;
+    /// The token with this hash, revoked or not; the caller decides.
+    async fn token_by_hash(&self, token_hash: &str) -> Result<Option<TokenRecord>>;
+    async fn tokens(&self, user_id: i64) -> Result<Vec<TokenRecord>>;
+    /// False when the user has no such live token.
+    async fn revoke_token(&self, user_id: i64, token_id: i64, by: &Actor) -> Result<bool>;
+    async fn touch_token(&self, token_id: i64) -> Result<()>;
+
+    // --- the audit log ---
+
+    async fn append_audit(&self, entry: &NewAudit) -> Result<AuditEntry>;
+    async fn audit_log(&self, q: &AuditQuery) -> Result<Page<AuditEntry>>;
+    /// Walks the chain from the first entry; reports the first break.
+    async fn verify_audit(&self) -> Result<ChainCheck>;
 }
 
 /// Opens the database named by `url`: `sqlite://PATH`, `sqlite::memory:` or a
-/// bare file path. Migrations run before this returns.
-pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
+/// bare file path, with `keys` for personal data. Migrations run before this
+/// returns.
+pub async fn open(url: &str, keys: KeyRing) -> Result<Arc<dyn Store>> {
     if url.starts_with("postgres://")
         || url.starts_with("postgresql://")
         || url.contains("://") && !url.starts_with("sqlite:")
     {
         return Err(StoreError::UnsupportedUrl(url.to_owned()));
     }
-    Ok(Arc::new(SqliteStore::open(url).await?))
+    Ok(Arc::new(SqliteStore::open(url, keys).await?))
 }

@@ -2,145 +2,12 @@
 //! Every backend must pass it; `open_store` is the only backend-specific part.
 #![allow(clippy::unwrap_used, reason = "tests fail loudly on the first surprise")]
 
+mod common;
+
 use civicgrid_domain::*;
-use civicgrid_store::{ListQuery, NewFacility, Store, StoreError};
+use civicgrid_store::{KeyRing, ListQuery, NewFacility, StoreError};
+use common::{code, loaded, open_store, rect, small_district, tester};
 use jiff::civil::date;
-use std::sync::Arc;
-
-fn code(s: &str) -> UnitCode {
-    UnitCode::parse(s).unwrap()
-}
-
-fn rect(x0: f64, y0: f64, x1: f64, y1: f64) -> Ring {
-    vec![[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]
-}
-
-fn unit(c: &str, name: &str, boundary: Option<Ring>) -> OrgUnit {
-    OrgUnit { code: code(c), name: name.into(), validity: Validity::starting(date(2024, 1, 1)), boundary }
-}
-
-/// A district with one street, two communities of two grids each (unit squares
-/// of 0.01°), one compound with a building of two households, and a little of
-/// everything else.
-fn small_district() -> DistrictBundle {
-    let g = |n: &str| code(n);
-    let mut b = DistrictBundle {
-        units: vec![
-            unit("610304", "陈仓区", None),
-            unit("610304003", "千渭街道", None),
-            unit("610304003001", "甲社区", Some(rect(107.0, 34.0, 107.02, 34.01))),
-            unit("610304003002", "乙社区", Some(rect(107.0, 34.01, 107.02, 34.02))),
-            unit("610304003001001", "甲1", Some(rect(107.0, 34.0, 107.01, 34.01))),
-            unit("610304003001002", "甲2", Some(rect(107.01, 34.0, 107.02, 34.01))),
-            unit("610304003002001", "乙1", Some(rect(107.0, 34.01, 107.01, 34.02))),
-            unit("610304003002002", "乙2", Some(rect(107.01, 34.01, 107.02, 34.02))),
-        ],
-        ..Default::default()
-    };
-    b.compounds.push(Compound {
-        code: "610304003001X01".into(),
-        name: "渭河花园".into(),
-        grid: g("610304003001001"),
-        address: "渭河路1号".into(),
-        lat: 34.005,
-        lon: 107.005,
-    });
-    b.buildings.push(Building {
-        id: 1,
-        compound: "610304003001X01".into(),
-        number: 1,
-        floors: 6,
-        grid: g("610304003001001"),
-        lat: 34.005,
-        lon: 107.008,
-    });
-    for (id, room) in [(1, 101), (2, 102)] {
-        b.households.push(Household { id, building_id: 1, entrance: 1, room });
-    }
-    let id_number = IdNumber::compose("610399", date(1940, 5, 1), 11).unwrap();
-    b.residents.push(Resident {
-        id: 1,
-        household_id: 1,
-        name: "张三".into(),
-        gender: Gender::Male,
-        birth: date(1940, 5, 1),
-        id_number,
-        phone: Some(PhoneNumber::parse("10012345678").unwrap()),
-        head_of_household: true,
-        care: vec![CareGroup::ElderlyAlone],
-    });
-    for (i, (cat, grid)) in
-        [(FacilityCategory::Clinic, "610304003001001"), (FacilityCategory::PartyServiceStation, "610304003002002")]
-            .into_iter()
-            .enumerate()
-    {
-        b.facilities.push(Facility {
-            code: format!("FAC{:08}", i + 1),
-            category: cat,
-            name: format!("设施{i}"),
-            grid: g(grid),
-            address: String::new(),
-            lat: 34.005,
-            lon: 107.005,
-        });
-    }
-    for (i, status) in [CameraStatus::Online, CameraStatus::Fault, CameraStatus::Online].into_iter().enumerate() {
-        b.cameras.push(Camera {
-            code: format!("CAM{i}"),
-            name: format!("探头{i}"),
-            grid: g("610304003001002"),
-            status,
-            installed_on: date(2020, 1, 1),
-            lat: 34.005,
-            lon: 107.015,
-        });
-    }
-    b.party_branches.push(PartyBranch {
-        code: "B1".into(),
-        name: "甲社区第1网格党支部".into(),
-        community: g("610304003001"),
-        grids: vec![g("610304003001001"), g("610304003001002")],
-    });
-    b.party_groups.push(PartyGroup {
-        code: "B1G1".into(),
-        name: "第1党小组".into(),
-        branch: "B1".into(),
-        grid: g("610304003001002"),
-    });
-    let role = |kind, unit: &str| PersonRole { kind, unit: g(unit), since: date(2024, 2, 1) };
-    b.people.push(Person {
-        id: 1,
-        name: "李网格".into(),
-        gender: Gender::Female,
-        phone: Some(PhoneNumber::parse("10000000001").unwrap()),
-        home_community: Some(g("610304003001")),
-        roles: vec![role(RoleKind::GridWorker, "610304003001001"), role(RoleKind::GridWorker, "610304003001002")],
-    });
-    b.people.push(Person {
-        id: 2,
-        name: "王骑手".into(),
-        gender: Gender::Male,
-        phone: None,
-        home_community: None,
-        roles: vec![role(RoleKind::StreetRider, "610304003")],
-    });
-    b.streets = StreetNetwork {
-        nodes: vec![[107.0, 34.0], [107.01, 34.0]],
-        edges: vec![StreetEdge { from: 0, to: 1, length_m: 920.0, name: "渭河路".into() }],
-    };
-    b
-}
-
-async fn open_store(dir: &tempfile::TempDir) -> Arc<dyn Store> {
-    civicgrid_store::open(dir.path().join("c.db").to_str().unwrap()).await.unwrap()
-}
-
-async fn loaded(dir: &tempfile::TempDir) -> Arc<dyn Store> {
-    let store = open_store(dir).await;
-    assert!(store.is_empty().await.unwrap());
-    store.import_district(&small_district(), &|_, _| {}).await.unwrap();
-    store
-}
 
 #[tokio::test]
 async fn a_district_is_counted_at_every_level() {
@@ -191,8 +58,8 @@ async fn a_redrawn_grid_keeps_its_history_and_its_places_follow() {
     let g2 = code("610304003001002");
     // Grid 1 grows east to 107.012 and grid 2 shrinks: the building at 107.008 stays,
     // the cameras at 107.015 stay in grid 2; then grid 1 takes all of grid 2's land.
-    store.redraw_unit(&g2, &rect(107.012, 34.0, 107.02, 34.01), date(2026, 3, 1)).await.unwrap();
-    store.redraw_unit(&g1, &rect(107.0, 34.0, 107.012, 34.01), date(2026, 3, 1)).await.unwrap();
+    store.redraw_unit(&g2, &rect(107.012, 34.0, 107.02, 34.01), date(2026, 3, 1), &tester()).await.unwrap();
+    store.redraw_unit(&g1, &rect(107.0, 34.0, 107.012, 34.01), date(2026, 3, 1), &tester()).await.unwrap();
     let history = store.unit_history(&g1).await.unwrap();
     assert_eq!(history.len(), 2);
     assert_eq!(history[0].validity.to, Some(date(2026, 3, 1)));
@@ -200,17 +67,18 @@ async fn a_redrawn_grid_keeps_its_history_and_its_places_follow() {
     assert_eq!(store.unit(&g1).await.unwrap().unwrap().boundary.unwrap()[1], [107.012, 34.0]);
     assert_eq!(store.stats(Some(&g2)).await.unwrap().cameras, 3);
 
-    store.redraw_unit(&g2, &rect(107.018, 34.0, 107.02, 34.01), date(2026, 4, 1)).await.unwrap();
-    store.redraw_unit(&g1, &rect(107.0, 34.0, 107.018, 34.01), date(2026, 4, 1)).await.unwrap();
+    store.redraw_unit(&g2, &rect(107.018, 34.0, 107.02, 34.01), date(2026, 4, 1), &tester()).await.unwrap();
+    store.redraw_unit(&g1, &rect(107.0, 34.0, 107.018, 34.01), date(2026, 4, 1), &tester()).await.unwrap();
     assert_eq!(store.stats(Some(&g1)).await.unwrap().cameras, 3, "cameras are placed again into grid 1");
     assert_eq!(store.stats(Some(&g2)).await.unwrap().cameras, 0);
     assert_eq!(store.unit_history(&g2).await.unwrap().len(), 3);
 
-    let stale = store.redraw_unit(&g1, &rect(107.0, 34.0, 107.01, 34.01), date(2026, 4, 1)).await;
+    let stale = store.redraw_unit(&g1, &rect(107.0, 34.0, 107.01, 34.01), date(2026, 4, 1), &tester()).await;
     assert!(matches!(stale, Err(StoreError::Conflict(_))), "{stale:?}");
-    let street = store.redraw_unit(&code("610304003"), &rect(0.0, 0.0, 1.0, 1.0), date(2027, 1, 1)).await;
+    let street = store.redraw_unit(&code("610304003"), &rect(0.0, 0.0, 1.0, 1.0), date(2027, 1, 1), &tester()).await;
     assert!(matches!(street, Err(StoreError::Invalid(_))));
-    let missing = store.redraw_unit(&code("610304003001009"), &rect(0.0, 0.0, 1.0, 1.0), date(2027, 1, 1)).await;
+    let missing =
+        store.redraw_unit(&code("610304003001009"), &rect(0.0, 0.0, 1.0, 1.0), date(2027, 1, 1), &tester()).await;
     assert!(matches!(missing, Err(StoreError::NotFound(_))));
 }
 
@@ -261,13 +129,14 @@ async fn added_facilities_get_fresh_codes_and_survive_reopening() {
         lat: 34.015,
         lon: 107.005,
     };
-    let a = store.add_facility(&new, None).await.unwrap().item;
-    let b = store.add_facility(&new, None).await.unwrap().item;
+    let a = store.add_facility(&new, None, &tester()).await.unwrap().item;
+    let b = store.add_facility(&new, None, &tester()).await.unwrap().item;
     assert_eq!((a.code.as_str(), b.code.as_str()), ("FAC00000003", "FAC00000004"));
     assert_eq!(a.grid, "610304003002001");
-    let not_grid = store.add_facility(&NewFacility { grid: code("610304003002"), ..new.clone() }, None).await;
+    let not_grid =
+        store.add_facility(&NewFacility { grid: code("610304003002"), ..new.clone() }, None, &tester()).await;
     assert!(matches!(not_grid, Err(StoreError::Invalid(_))));
-    store.set_setting("demo_seed", "7").await.unwrap();
+    store.set_setting("demo_seed", "7", &tester()).await.unwrap();
     drop(store);
     let again = open_store(&dir).await;
     let pharmacies =
@@ -289,13 +158,13 @@ async fn a_retried_write_with_the_same_key_writes_once() {
         lat: 34.005,
         lon: 107.005,
     };
-    let first = store.add_facility(&new, Some("k-1")).await.unwrap();
-    let retry = store.add_facility(&new, Some("k-1")).await.unwrap();
+    let first = store.add_facility(&new, Some("k-1"), &tester()).await.unwrap();
+    let retry = store.add_facility(&new, Some("k-1"), &tester()).await.unwrap();
     assert!(first.created && !retry.created);
     assert_eq!(first.item.code, retry.item.code);
-    let other = store.add_facility(&NewFacility { name: "别的".into(), ..new.clone() }, Some("k-1")).await;
+    let other = store.add_facility(&NewFacility { name: "别的".into(), ..new.clone() }, Some("k-1"), &tester()).await;
     assert!(matches!(other, Err(StoreError::Conflict(_))), "{other:?}");
-    let fresh = store.add_facility(&new, Some("k-2")).await.unwrap();
+    let fresh = store.add_facility(&new, Some("k-2"), &tester()).await.unwrap();
     assert!(fresh.created && fresh.item.code != first.item.code);
     let clinics = store.facilities(&ListQuery::within(&code("610304")), Some(FacilityCategory::Clinic)).await.unwrap();
     assert_eq!(clinics.total, 3, "the demo's clinic and two new ones");
@@ -308,14 +177,17 @@ async fn an_import_is_all_or_nothing() {
     let mut bad = small_district();
     // A duplicate household breaks a UNIQUE constraint late in the import.
     bad.households.push(Household { id: 3, building_id: 1, entrance: 1, room: 101 });
-    assert!(store.import_district(&bad, &|_, _| {}).await.is_err());
+    assert!(store.import_district(&bad, &|_, _| {}, &tester()).await.is_err());
     assert!(store.is_empty().await.unwrap(), "nothing of a failed import is left behind");
     let mut stray = small_district();
     stray.cameras[0].grid = code("610304003001009");
-    let e = store.import_district(&stray, &|_, _| {}).await.unwrap_err();
+    let e = store.import_district(&stray, &|_, _| {}, &tester()).await.unwrap_err();
     assert!(e.to_string().contains("610304003001009"), "{e}");
     let seen = std::sync::Mutex::new(Vec::new());
-    store.import_district(&small_district(), &|done, total| seen.lock().unwrap().push((done, total))).await.unwrap();
+    store
+        .import_district(&small_district(), &|done, total| seen.lock().unwrap().push((done, total)), &tester())
+        .await
+        .unwrap();
     let seen = seen.into_inner().unwrap();
     let &(done, total) = seen.last().unwrap();
     assert_eq!(done, total, "progress reaches the end");
@@ -324,6 +196,6 @@ async fn an_import_is_all_or_nothing() {
 
 #[tokio::test]
 async fn unsupported_urls_are_refused() {
-    let e = civicgrid_store::open("mysql://localhost/x").await.unwrap_err();
+    let e = civicgrid_store::open("mysql://localhost/x", KeyRing::ephemeral()).await.unwrap_err();
     assert!(matches!(e, StoreError::UnsupportedUrl(_)));
 }

@@ -21,6 +21,12 @@ pub enum What {
     Demo,
     /// Time from process start to the first 200 on /healthz, and idle RSS.
     Startup,
+    /// Sign-in (argon2id), the cost of the access checks per request, and
+    /// the cost of encrypting personal data per record.
+    Access {
+        #[arg(long, default_value_t = 20_000)]
+        requests: usize,
+    },
     /// All of the above.
     All,
 }
@@ -31,7 +37,9 @@ pub async fn run(what: What) -> anyhow::Result<()> {
         What::Locate { points } => locate(points),
         What::Demo => demo().await,
         What::Startup => startup().await,
+        What::Access { requests } => access(requests).await,
         What::All => {
+            access(20_000).await?;
             locate(200_000)?;
             demo().await?;
             startup().await
@@ -98,9 +106,9 @@ async fn demo() -> anyhow::Result<()> {
     let t = Instant::now();
     let bundle = civicgrid_demo::generate(civicgrid_demo::DEFAULT_SEED);
     let generated = t.elapsed();
-    let store = civicgrid_store::open(db.to_str().context("path")?).await?;
+    let store = civicgrid_store::open(db.to_str().context("path")?, civicgrid_store::KeyRing::ephemeral()).await?;
     let t = Instant::now();
-    store.import_district(&bundle, &|_, _| {}).await?;
+    store.import_district(&bundle, &|_, _| {}, &civicgrid_store::Actor::system("bench")).await?;
     let written = t.elapsed();
     drop(store);
     let rows = bundle.units.len()
@@ -195,5 +203,79 @@ async fn startup() -> anyhow::Result<()> {
     println!("  demo already in the database                             : {:>7.0} ms", warm_time.as_secs_f64() * 1e3);
     println!("  idle RSS with the demo loaded                            : {:>7.1} MiB", rss as f64 / 1024.0);
     std::fs::remove_dir_all(&dir).ok();
+    Ok(())
+}
+
+/// Sign-in latency, access-check overhead and encryption cost.
+async fn access(requests: usize) -> anyhow::Result<()> {
+    use civicgrid_server::auth::{self, Caller, Via};
+
+    // Sign-in: one argon2id verification is what a sign-in spends.
+    let hash = auth::password::hash("demo-password-2026");
+    let n = 20;
+    let t = Instant::now();
+    for _ in 0..n {
+        anyhow::ensure!(auth::password::verify("demo-password-2026", &hash), "verify failed");
+    }
+    let verify_ms = t.elapsed().as_secs_f64() * 1e3 / f64::from(n);
+    println!(
+        "sign-in: argon2id m={} KiB, t={}, p={}: {verify_ms:.1} ms per verification (one core)",
+        auth::password::MEMORY_KIB,
+        auth::password::PASSES,
+        auth::password::LANES
+    );
+
+    // Access checks: the same request through the real router (token lookup,
+    // user and grants, permission and scope) and through one handed the caller.
+    let store = civicgrid_store::open("sqlite::memory:", civicgrid_store::KeyRing::ephemeral()).await?;
+    let system = civicgrid_store::Actor::system("bench");
+    store.import_district(&civicgrid_demo::generate(civicgrid_demo::DEFAULT_SEED), &|_, _| {}, &system).await?;
+    crate::accounts::ensure_demo_accounts_quietly(store.as_ref(), "demo-password-2026").await?;
+    let user = store.user_by_name("demo-community").await?.context("demo-community")?;
+    let secret = auth::new_secret();
+    let token = store.create_token(user.id, "bench", &auth::sha256_hex(&secret), None, &system).await?;
+    let state = civicgrid_server::AppState::load(store.clone()).await?;
+    let caller = Caller {
+        principal: civicgrid_domain::Principal {
+            user_id: user.id,
+            username: user.username.clone(),
+            grants: user.grants.clone(),
+        },
+        display_name: user.display_name.clone(),
+        via: Via::Token { id: token.id },
+        ip: None,
+    };
+    let uri = "/api/v1/units/610304003002001/history";
+    let (with, without) =
+        civicgrid_server::access_check_cost(state, caller, &secret, uri, requests).await.map_err(anyhow::Error::msg)?;
+    println!("access checks: GET {uri}, {requests} requests in process, one task");
+    println!("  without checks: {without:>8.1} us per request");
+    println!("  with checks   : {with:>8.1} us per request (+{:.1} us, {:.2}x)", with - without, with / without);
+
+    // Personal data: encrypt and decrypt one ID number, and its blind index.
+    let keys = civicgrid_store::KeyRing::ephemeral();
+    let id = "61039919500228001X";
+    let m = 200_000;
+    let t = Instant::now();
+    let mut blob = Vec::new();
+    for _ in 0..m {
+        blob = keys.encrypt(id);
+    }
+    let enc = t.elapsed().as_secs_f64() * 1e9 / m as f64;
+    let t = Instant::now();
+    for _ in 0..m {
+        anyhow::ensure!(keys.decrypt(&blob)? == id, "round trip");
+    }
+    let dec = t.elapsed().as_secs_f64() * 1e9 / m as f64;
+    let t = Instant::now();
+    let mut index = String::new();
+    for _ in 0..m {
+        index = keys.blind_index(id);
+    }
+    let idx = t.elapsed().as_secs_f64() * 1e9 / m as f64;
+    println!(
+        "personal data, per value ({m} values, one core): AES-256-GCM encrypt {enc:.0} ns, decrypt {dec:.0} ns, HMAC-SHA256 index {idx:.0} ns ({} hex chars)",
+        index.len()
+    );
     Ok(())
 }

@@ -19,9 +19,9 @@ pub async fn load(store: &dyn Store, seed: u64, report: bool) -> anyhow::Result<
         bar.set_length(total);
         bar.set_position(done);
     };
-    store.import_district(&bundle, &progress).await?;
+    store.import_district(&bundle, &progress, &civicgrid_store::Actor::system("demo")).await?;
     bar.finish();
-    store.set_setting("demo_seed", &seed.to_string()).await?;
+    store.set_setting("demo_seed", &seed.to_string(), &civicgrid_store::Actor::system("demo")).await?;
     let took = started.elapsed();
     tracing::info!(seconds = took.as_secs_f64(), seed, "demo district written");
     if report {

@@ -1,12 +1,18 @@
 //! The `civicgrid` binary: glue over the library crates. `serve` runs the
-//! server, `demo` writes the synthetic demo district, `bench` measures.
+//! server, `demo` writes the synthetic demo district, `user` manages
+//! accounts, `audit verify` checks the audit chain, `keys rotate` rotates the
+//! personal-data key, `bench` measures.
 
+mod accounts;
 mod bench;
 mod demo;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use civicgrid_store::{Actor, ChainCheck, KeyRing, Store};
+use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
 
 #[derive(Debug, Parser)]
 #[command(name = "civicgrid", version, about = "CivicGrid: grid-based governance of a city district")]
@@ -18,6 +24,45 @@ struct Cli {
     command: Command,
 }
 
+/// Where the data is and the key that protects its personal part.
+#[derive(Debug, Args)]
+pub(crate) struct Db {
+    /// Database: a file path or sqlite://PATH.
+    #[arg(long, env = "CIVICGRID_DATABASE", default_value = "civicgrid.db")]
+    database: String,
+    /// File of the keys that encrypt ID and phone numbers; created (mode 0600)
+    /// when absent. Defaults to the database path with `.keys` appended. Keep
+    /// it out of backups of the database and out of version control.
+    #[arg(long, env = "CIVICGRID_KEY_FILE")]
+    key_file: Option<PathBuf>,
+}
+
+impl Db {
+    fn key_path(&self) -> Option<PathBuf> {
+        if let Some(k) = &self.key_file {
+            return Some(k.clone());
+        }
+        let path = self.database.strip_prefix("sqlite://").unwrap_or(&self.database);
+        let path = path.split('?').next().unwrap_or(path);
+        (!path.contains(":memory:")).then(|| PathBuf::from(format!("{path}.keys")))
+    }
+
+    fn keys(&self) -> anyhow::Result<KeyRing> {
+        match self.key_path() {
+            Some(p) => {
+                KeyRing::load_or_create(&p).with_context(|| format!("could not load the key file {}", p.display()))
+            }
+            None => Ok(KeyRing::ephemeral()),
+        }
+    }
+
+    pub(crate) async fn open(&self) -> anyhow::Result<Arc<dyn Store>> {
+        civicgrid_store::open(&self.database, self.keys()?)
+            .await
+            .with_context(|| format!("could not open database {}", self.database))
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the server.
@@ -25,30 +70,66 @@ enum Command {
         /// Address to listen on; port 0 picks a free port.
         #[arg(long, env = "CIVICGRID_ADDR", default_value = "127.0.0.1:8080")]
         addr: SocketAddr,
-        /// Database: a file path or sqlite://PATH.
-        #[arg(long, env = "CIVICGRID_DATABASE", default_value = "civicgrid.db")]
-        database: String,
-        /// Load the synthetic demo district if the database is empty.
+        #[command(flatten)]
+        db: Db,
+        /// Load the synthetic demo district if the database is empty, and
+        /// make sure the demo accounts exist.
         #[arg(long)]
         demo: bool,
         /// Seed of the demo district.
         #[arg(long, default_value_t = civicgrid_demo::DEFAULT_SEED)]
         demo_seed: u64,
+        /// Password of the demo accounts.
+        #[arg(long, env = "CIVICGRID_DEMO_PASSWORD", default_value = accounts::DEMO_PASSWORD)]
+        demo_password: String,
         /// URL template of a map tile layer ({z}/{x}/{y}); none by default.
         #[arg(long, env = "CIVICGRID_TILES")]
         tiles: Option<String>,
     },
     /// Write the synthetic demo district into an empty database.
     Demo {
-        #[arg(long, env = "CIVICGRID_DATABASE", default_value = "civicgrid.db")]
-        database: String,
+        #[command(flatten)]
+        db: Db,
         #[arg(long, default_value_t = civicgrid_demo::DEFAULT_SEED)]
         seed: u64,
+    },
+    /// Manage user accounts.
+    User {
+        #[command(subcommand)]
+        what: accounts::UserCommand,
+    },
+    /// The audit log.
+    Audit {
+        #[command(subcommand)]
+        what: AuditCommand,
+    },
+    /// The keys of personal data.
+    Keys {
+        #[command(subcommand)]
+        what: KeysCommand,
     },
     /// Measure: locate throughput, demo generation, start-up time and memory.
     Bench {
         #[command(subcommand)]
         what: bench::What,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Check the hash chain from the first entry to the last; exit 1 at a break.
+    Verify {
+        #[command(flatten)]
+        db: Db,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Add a new data key, make it current, and re-encrypt every record with it.
+    Rotate {
+        #[command(flatten)]
+        db: Db,
     },
 }
 
@@ -89,12 +170,13 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_logging(cli.log_json);
     match cli.command {
-        Command::Serve { addr, database, demo, demo_seed, tiles } => {
-            let store = civicgrid_store::open(&database)
-                .await
-                .with_context(|| format!("could not open database {database}"))?;
-            if demo && store.is_empty().await? {
-                demo::load(store.as_ref(), demo_seed, false).await?;
+        Command::Serve { addr, db, demo, demo_seed, demo_password, tiles } => {
+            let store = db.open().await?;
+            if demo {
+                if store.is_empty().await? {
+                    demo::load(store.as_ref(), demo_seed, false).await?;
+                }
+                accounts::ensure_demo_accounts(store.as_ref(), &demo_password).await?;
             }
             let state = civicgrid_server::AppState::load(store)
                 .await
@@ -105,17 +187,33 @@ async fn main() -> anyhow::Result<()> {
             let local = listener.local_addr()?;
             // Scripts wait for this line to learn the port.
             println!("listening on http://{local}");
-            tracing::info!(%local, %database, "serving");
+            tracing::info!(%local, database = %db.database, "serving");
             civicgrid_server::serve(listener, state, shutdown_signal()).await.context("server failed")?;
         }
-        Command::Demo { database, seed } => {
-            let store = civicgrid_store::open(&database)
-                .await
-                .with_context(|| format!("could not open database {database}"))?;
+        Command::Demo { db, seed } => {
+            let store = db.open().await?;
             if !store.is_empty().await? {
-                anyhow::bail!("database {database} already holds a district; use a new file");
+                anyhow::bail!("database {} already holds a district; use a new file", db.database);
             }
             demo::load(store.as_ref(), seed, true).await?;
+        }
+        Command::User { what } => accounts::run(what).await?,
+        Command::Audit { what: AuditCommand::Verify { db } } => {
+            let store = db.open().await?;
+            match store.verify_audit().await? {
+                ChainCheck::Intact { entries } => println!("audit chain intact: {entries} entries"),
+                ChainCheck::Broken { seq, reason } => {
+                    println!("audit chain broken at entry {seq}: {reason}");
+                    std::process::exit(1);
+                }
+            }
+        }
+        Command::Keys { what: KeysCommand::Rotate { db } } => {
+            let path = db.key_path().context("an in-memory database has no key file to rotate")?;
+            let id = KeyRing::rotate_file(&path).with_context(|| format!("could not rotate {}", path.display()))?;
+            let store = db.open().await?;
+            let n = store.reencrypt_personal_data(&Actor::system("keys rotate")).await?;
+            println!("key {id} is now current; {n} records re-encrypted");
         }
         Command::Bench { what } => bench::run(what).await?,
     }

@@ -40,11 +40,16 @@ fn serve(db: &Path, demo: bool) -> Server {
 
 /// A minimal HTTP/1.1 exchange; returns the status and the body.
 fn http(addr: &str, method: &str, path: &str, body: &str) -> std::io::Result<(u16, String)> {
+    http_as(addr, None, method, path, body)
+}
+
+fn http_as(addr: &str, token: Option<&str>, method: &str, path: &str, body: &str) -> std::io::Result<(u16, String)> {
     let mut s = TcpStream::connect(addr)?;
     s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
     write!(
         s,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     )?;
     let mut raw = String::new();
@@ -52,6 +57,15 @@ fn http(addr: &str, method: &str, path: &str, body: &str) -> std::io::Result<(u1
     let status = raw.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
     let body = raw.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
     Ok((status, body))
+}
+
+/// Signs in with the demo password; the bearer token.
+fn token(addr: &str, username: &str) -> String {
+    let body = format!(r#"{{"username":"{username}","password":"demo-password-2026"}}"#);
+    let (status, b) = http(addr, "POST", "/api/v1/session", &body).unwrap();
+    assert_eq!(status, 200, "{b}");
+    let v: serde_json::Value = serde_json::from_str(&b).unwrap();
+    v["token"].as_str().unwrap().to_owned()
 }
 
 fn code_of(body: &str) -> Option<String> {
@@ -66,6 +80,7 @@ fn acknowledged_writes_survive_kill_9() {
     let server = serve(&db, true);
     let (status, _) = http(&server.addr, "GET", "/healthz", "").unwrap();
     assert_eq!(status, 200);
+    let admin = token(&server.addr, "demo-admin");
 
     // Four writers add facilities as fast as they can; the server is killed
     // while they are still writing. Every 201 must be there after a restart.
@@ -73,7 +88,7 @@ fn acknowledged_writes_survive_kill_9() {
     let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let writers: Vec<_> = (0..4)
         .map(|w| {
-            let (addr, acked) = (server.addr.clone(), acked.clone());
+            let (addr, acked, admin) = (server.addr.clone(), acked.clone(), admin.clone());
             std::thread::spawn(move || {
                 for i in 0.. {
                     let body = format!(
@@ -81,7 +96,7 @@ fn acknowledged_writes_survive_kill_9() {
                         i % 90 + 10,
                         w * 10 + 10
                     );
-                    match http(&addr, "POST", "/api/v1/facilities", &body) {
+                    match http_as(&addr, Some(&admin), "POST", "/api/v1/facilities", &body) {
                         Ok((201, b)) => acked.lock().unwrap().push(code_of(&b).unwrap()),
                         Ok((status, b)) if status != 0 => panic!("unexpected {status}: {b}"),
                         _ => break, // the server is gone
@@ -104,7 +119,8 @@ fn acknowledged_writes_survive_kill_9() {
     assert!(acked.len() >= stop_at, "only {} writes acknowledged", acked.len());
 
     let again = serve(&db, false);
-    let (status, body) = http(&again.addr, "GET", "/api/v1/facilities?category=pharmacy&limit=1000", "").unwrap();
+    let (status, body) =
+        http_as(&again.addr, Some(&admin), "GET", "/api/v1/facilities?category=pharmacy&limit=1000", "").unwrap();
     assert_eq!(status, 200);
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     let stored: Vec<&str> = v["items"].as_array().unwrap().iter().map(|f| f["code"].as_str().unwrap()).collect();
@@ -118,8 +134,10 @@ fn sigterm_stops_the_server_cleanly() {
     let db = dir.path().join("term.db");
     let mut server = serve(&db, false);
     assert_eq!(http(&server.addr, "GET", "/healthz", "").unwrap().0, 200);
-    // An empty database serves too: locate finds nothing rather than failing.
-    assert_eq!(http(&server.addr, "GET", "/api/v1/locate?lat=34.36&lon=107.37", "").unwrap().0, 404);
+    // An empty database serves too, with no account to sign in to.
+    assert_eq!(http(&server.addr, "GET", "/api/v1/locate?lat=34.36&lon=107.37", "").unwrap().0, 401);
+    let wrong = r#"{"username":"demo-admin","password":"demo-password-2026"}"#;
+    assert_eq!(http(&server.addr, "POST", "/api/v1/session", wrong).unwrap().0, 401, "no demo accounts without --demo");
     let pid = server.child.id().to_string();
     assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     let status = server.child.wait().unwrap();
@@ -145,4 +163,78 @@ fn the_demo_command_fills_an_empty_database_only() {
     let second = run();
     assert!(!second.status.success());
     assert!(String::from_utf8_lossy(&second.stderr).contains("already holds a district"));
+}
+
+fn civicgrid(args: &[&str], db: &Path, stdin: &str) -> std::process::Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_civicgrid"))
+        .args(args)
+        .arg("--database")
+        .arg(db)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn the_first_administrator_is_made_on_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("first.db");
+    let demo = civicgrid(&["demo"], &db, "");
+    assert!(demo.status.success());
+    let weak =
+        civicgrid(&["user", "create", "--username", "chief", "--role", "admin", "--scope", "610304"], &db, "short\n");
+    assert!(!weak.status.success(), "a weak password is refused");
+    assert!(String::from_utf8_lossy(&weak.stderr).contains("at least 12"));
+    let made = civicgrid(
+        &["user", "create", "--username", "Chief", "--role", "admin", "--scope", "610304"],
+        &db,
+        "Chencang-District-2026\n",
+    );
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    assert!(String::from_utf8_lossy(&made.stdout).contains("created user chief"));
+    let server = serve(&db, false);
+    let (status, body) =
+        http(&server.addr, "POST", "/api/v1/session", r#"{"username":"chief","password":"Chencang-District-2026"}"#)
+            .unwrap();
+    assert_eq!(status, 200, "{body}");
+    drop(server);
+    let verify = civicgrid(&["audit", "verify"], &db, "");
+    assert!(verify.status.success());
+    let out = String::from_utf8_lossy(&verify.stdout);
+    assert!(out.contains("audit chain intact"), "{out}");
+}
+
+#[test]
+fn rotating_the_key_keeps_every_record_readable() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("rotate.db");
+    let server = serve(&db, true);
+    let worker = token(&server.addr, "demo-gridworker");
+    let (_, list) = http_as(&server.addr, Some(&worker), "GET", "/api/v1/residents?limit=1", "").unwrap();
+    let v: serde_json::Value = serde_json::from_str(&list).unwrap();
+    let id = v["items"][0]["id"].as_i64().unwrap();
+    let unmask = |addr: &str, t: &str| {
+        let (status, body) =
+            http_as(addr, Some(t), "POST", &format!("/api/v1/residents/{id}/unmask"), r#"{"reason":"核对轮换前后"}"#)
+                .unwrap();
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["id_number"].as_str().unwrap().to_owned()
+    };
+    let before = unmask(&server.addr, &worker);
+    drop(server);
+    let rotated = civicgrid(&["keys", "rotate"], &db, "");
+    assert!(rotated.status.success(), "{}", String::from_utf8_lossy(&rotated.stderr));
+    let out = String::from_utf8_lossy(&rotated.stdout);
+    assert!(out.contains("key 2 is now current"), "{out}");
+    let again = serve(&db, false);
+    let worker = token(&again.addr, "demo-gridworker");
+    assert_eq!(unmask(&again.addr, &worker), before);
+    drop(again);
+    let verify = civicgrid(&["audit", "verify"], &db, "");
+    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
 }

@@ -2,45 +2,39 @@
 //! their counts, grid and community boundaries as GeoJSON, `locate`, and the
 //! lists of compounds, facilities, cameras, Party branches and people.
 
+pub(crate) mod account;
+mod audit;
 mod extract;
 mod geojson;
+mod residents;
 
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::{AppState, Located};
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::get;
-use civicgrid_domain::{CameraStatus, FacilityCategory, Level, OrgUnit, RoleKind, UnitCode};
+use axum::routing::{delete, get, post, put};
+use civicgrid_domain::{CameraStatus, FacilityCategory, Level, OrgUnit, Permission, RoleKind, UnitCode};
 use civicgrid_geo::{Crs, LatLng};
 use civicgrid_store::{ListQuery, NewFacility, Page};
 use extract::{J, Q};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-/// Every API path, for the OpenAPI document test; the router below must match.
-pub const PATHS: &[&str] = &[
-    "/healthz",
-    "/api/v1/openapi.json",
-    "/api/v1/stats",
-    "/api/v1/units",
-    "/api/v1/units/{code}",
-    "/api/v1/units/{code}/history",
-    "/api/v1/communities",
-    "/api/v1/grids",
-    "/api/v1/locate",
-    "/api/v1/compounds",
-    "/api/v1/facilities",
-    "/api/v1/cameras",
-    "/api/v1/party-branches",
-    "/api/v1/people",
-];
-
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/api/v1/openapi.json", get(openapi))
+        .route("/api/v1/session", post(account::create_session).delete(account::end_session))
+        .route("/api/v1/me", get(account::me))
+        .route("/api/v1/me/password", put(account::change_password))
+        .route("/api/v1/tokens", get(account::list_tokens).post(account::create_token))
+        .route("/api/v1/tokens/{id}", delete(account::revoke_token))
+        .route("/api/v1/users", get(account::list_users).post(account::create_user))
+        .route("/api/v1/users/{id}/grants", put(account::set_grants))
+        .route("/api/v1/audit", get(audit::read))
         .route("/api/v1/stats", get(stats))
         .route("/api/v1/units", get(org_tree))
         .route("/api/v1/units/{code}", get(unit))
@@ -53,6 +47,9 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/cameras", get(cameras))
         .route("/api/v1/party-branches", get(party_branches))
         .route("/api/v1/people", get(people))
+        .route("/api/v1/residents", get(residents::list))
+        .route("/api/v1/residents/{id}", get(residents::one))
+        .route("/api/v1/residents/{id}/unmask", post(residents::unmask))
 }
 
 pub const OPENAPI: &str = include_str!("../../openapi.json");
@@ -78,10 +75,29 @@ pub(crate) async fn existing_unit(state: &AppState, code: &str) -> Result<OrgUni
     state.store.unit(&code).await?.ok_or_else(|| ApiError::not_found(format!("unit {code} not found")))
 }
 
-async fn optional_unit(state: &AppState, code: Option<&str>) -> Result<Option<UnitCode>, ApiError> {
-    match code {
-        Some(c) => Ok(Some(existing_unit(state, c).await?.code)),
-        None => Ok(None),
+/// The unit a request is about. A named unit must exist and lie within the
+/// caller's scope for `p` — otherwise 404, so units outside it are not even
+/// confirmed to exist. Without a name, the caller's widest scope for `p`.
+pub(crate) async fn scope(
+    state: &AppState,
+    caller: &Caller,
+    p: Permission,
+    named: Option<&str>,
+) -> Result<UnitCode, ApiError> {
+    match named {
+        Some(c) => {
+            let code = parse_unit(c)?;
+            if !caller.principal.may_at(p, &code) {
+                return Err(ApiError::not_found(format!("unit {code} not found")));
+            }
+            Ok(existing_unit(state, c).await?.code)
+        }
+        None => caller
+            .principal
+            .scopes(p)
+            .into_iter()
+            .next()
+            .ok_or_else(|| ApiError::forbidden("your role does not allow this")),
     }
 }
 
@@ -91,11 +107,15 @@ struct UnitParam {
     unit: Option<String>,
 }
 
-async fn stats(State(state): State<AppState>, Q(p): Q<UnitParam>) -> Result<Json<Value>, ApiError> {
-    let within = optional_unit(&state, p.unit.as_deref()).await?;
-    let stats = state.store.stats(within.as_ref()).await?;
+async fn stats(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Q(p): Q<UnitParam>,
+) -> Result<Json<Value>, ApiError> {
+    let within = scope(&state, &caller, Permission::ViewOrg, p.unit.as_deref()).await?;
+    let stats = state.store.stats(Some(&within)).await?;
     let mut v = serde_json::to_value(stats).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    v["unit"] = json!(within.map(String::from));
+    v["unit"] = json!(within);
     Ok(Json(v))
 }
 
@@ -131,12 +151,26 @@ struct TreeParams {
 }
 
 /// The organisation tree from the district down to communities (or grids).
-async fn org_tree(State(state): State<AppState>, Q(p): Q<TreeParams>) -> Result<Json<Value>, ApiError> {
+/// Each of the caller's scopes is a root.
+async fn org_tree(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Q(p): Q<TreeParams>,
+) -> Result<Json<Value>, ApiError> {
     let deepest = if p.grids { Level::Grid } else { Level::Community };
-    let mut by_level = Vec::new();
-    for level in Level::ALL.into_iter().filter(|l| *l <= deepest) {
-        by_level.push(state.store.units(level, None).await?);
+    let mut roots = Vec::new();
+    for scope in caller.principal.scopes(Permission::ViewOrg) {
+        let mut by_level = Vec::new();
+        for level in Level::ALL.into_iter().filter(|l| *l >= scope.level() && (*l <= deepest || *l == scope.level())) {
+            by_level.push(state.store.units(level, Some(&scope)).await?);
+        }
+        roots.extend(tree(&by_level));
     }
+    Ok(Json(json!({ "units": roots })))
+}
+
+/// Nests units given level by level, the first level being the roots.
+fn tree(by_level: &[Vec<OrgUnit>]) -> Vec<Value> {
     fn node(u: &OrgUnit, rest: &[Vec<OrgUnit>]) -> Value {
         let children: Vec<Value> = match rest.split_first() {
             Some((next, deeper)) => {
@@ -146,16 +180,20 @@ async fn org_tree(State(state): State<AppState>, Q(p): Q<TreeParams>) -> Result<
         };
         json!({ "code": u.code, "name": u.name, "level": u.level(), "children": children })
     }
-    let roots: Vec<Value> = match by_level.split_first() {
-        Some((districts, rest)) => districts.iter().map(|d| node(d, rest)).collect(),
+    match by_level.split_first() {
+        Some((roots, rest)) => roots.iter().map(|d| node(d, rest)).collect(),
         None => Vec::new(),
-    };
-    Ok(Json(json!({ "units": roots })))
+    }
 }
 
 /// A unit with its ancestors, counts, and children with their counts.
-async fn unit(State(state): State<AppState>, Path(code): Path<String>) -> Result<Json<Value>, ApiError> {
-    let unit = existing_unit(&state, &code).await?;
+async fn unit(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(code): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let code = scope(&state, &caller, Permission::ViewOrg, Some(&code)).await?;
+    let unit = existing_unit(&state, code.as_str()).await?;
     let mut path = Vec::new();
     let mut up = unit.parent();
     while let Some(c) = up {
@@ -184,8 +222,15 @@ async fn unit(State(state): State<AppState>, Path(code): Path<String>) -> Result
     Ok(Json(json!({ "unit": UnitJson::from(&unit), "path": path, "stats": stats, "children": children })))
 }
 
-async fn unit_history(State(state): State<AppState>, Path(code): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn unit_history(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(code): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let code = parse_unit(&code)?;
+    if !caller.principal.may_at(Permission::ViewOrg, &code) {
+        return Err(ApiError::not_found(format!("unit {code} not found")));
+    }
     let versions = state.store.unit_history(&code).await?;
     if versions.is_empty() {
         return Err(ApiError::not_found(format!("unit {code} not found")));
@@ -215,34 +260,47 @@ fn parse_crs(crs: Option<&str>) -> Result<Crs, ApiError> {
 
 async fn boundaries(
     state: &AppState,
+    caller: &Caller,
     level: Level,
     within: Option<&str>,
     crs: Option<&str>,
 ) -> Result<Json<Value>, ApiError> {
     let crs = parse_crs(crs)?;
-    let within = optional_unit(state, within).await?;
-    let units = state.store.units(level, within.as_ref()).await?;
-    let stats = state.store.stats_by(within.as_ref().filter(|w| w.level() < level), level).await?;
+    let within = scope(state, caller, Permission::ViewOrg, within).await?;
+    let units = state.store.units(level, Some(&within)).await?;
+    let stats = if within.level() < level {
+        state.store.stats_by(Some(&within), level).await?
+    } else {
+        vec![(within.clone(), state.store.stats(Some(&within)).await?)]
+    };
     Ok(Json(geojson::collection(&units, &stats, crs)))
 }
 
 /// Communities as a GeoJSON FeatureCollection.
-async fn communities(State(state): State<AppState>, Q(p): Q<BoundaryParams>) -> Result<Json<Value>, ApiError> {
+async fn communities(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Q(p): Q<BoundaryParams>,
+) -> Result<Json<Value>, ApiError> {
     if p.community.is_some() {
         return Err(ApiError::bad_request("use within=CODE to pick communities of a street"));
     }
-    boundaries(&state, Level::Community, p.within.as_deref(), p.crs.as_deref()).await
+    boundaries(&state, &caller, Level::Community, p.within.as_deref(), p.crs.as_deref()).await
 }
 
 /// Grids (of a community, or within any unit) as a GeoJSON FeatureCollection.
-async fn grids(State(state): State<AppState>, Q(p): Q<BoundaryParams>) -> Result<Json<Value>, ApiError> {
+async fn grids(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Q(p): Q<BoundaryParams>,
+) -> Result<Json<Value>, ApiError> {
     let within = p.community.as_deref().or(p.within.as_deref());
     if let Some(c) = p.community.as_deref()
         && parse_unit(c)?.level() != Level::Community
     {
         return Err(ApiError::bad_request(format!("{c} is not a community code (12 digits)")));
     }
-    boundaries(&state, Level::Grid, within, p.crs.as_deref()).await
+    boundaries(&state, &caller, Level::Grid, within, p.crs.as_deref()).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -258,13 +316,27 @@ fn parse_coord(name: &str, v: Option<&str>) -> Result<f64, ApiError> {
     v.trim().parse::<f64>().map_err(|_| ApiError::bad_request(format!("{name}={v:?} is not a number")))
 }
 
-async fn locate(State(state): State<AppState>, Q(p): Q<LocateParams>) -> Result<Json<Located>, ApiError> {
+/// A point outside the caller's scope is answered like one outside the district.
+async fn locate(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Q(p): Q<LocateParams>,
+) -> Result<Json<Located>, ApiError> {
     let (lat, lon) = (parse_coord("lat", p.lat.as_deref())?, parse_coord("lon", p.lon.as_deref())?);
     let crs = parse_crs(p.crs.as_deref())?;
     let point = crs.to_wgs84(lat, lon).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    state.locator().locate(point).map(Json).ok_or_else(|| {
-        ApiError::not_found(format!("the point ({lat}, {lon}) in {} lies outside the district's grids", crs.as_str()))
-    })
+    let locator = state.locator();
+    locator
+        .grid_of(point)
+        .filter(|g| caller.principal.may_at(Permission::ViewOrg, g))
+        .and_then(|_| locator.locate(point))
+        .map(Json)
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "the point ({lat}, {lon}) in {} lies outside the district's grids",
+                crs.as_str()
+            ))
+        })
 }
 
 #[derive(Debug, Deserialize)]
@@ -280,13 +352,13 @@ struct ListParams {
 }
 
 impl ListParams {
-    async fn query(&self, state: &AppState) -> Result<ListQuery, ApiError> {
+    async fn query(&self, state: &AppState, caller: &Caller, p: Permission) -> Result<ListQuery, ApiError> {
         let limit = self.limit.unwrap_or(50);
         if limit == 0 || limit > ListQuery::MAX_LIMIT {
             return Err(ApiError::bad_request(format!("limit must be 1..={}", ListQuery::MAX_LIMIT)));
         }
         Ok(ListQuery {
-            within: optional_unit(state, self.unit.as_deref()).await?,
+            within: Some(scope(state, caller, p, self.unit.as_deref()).await?),
             limit,
             offset: self.offset.unwrap_or(0),
         })
@@ -326,35 +398,55 @@ fn page_json<T: Serialize>(page: Page<T>, crs: Crs) -> Result<Json<Value>, ApiEr
     Ok(Json(v))
 }
 
-async fn compounds(State(state): State<AppState>, Q(p): Q<ListParams>) -> Result<Json<Value>, ApiError> {
+async fn compounds(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Q(p): Q<ListParams>,
+) -> Result<Json<Value>, ApiError> {
     p.only(&[])?;
     let crs = parse_crs(p.crs.as_deref())?;
-    page_json(state.store.compounds(&p.query(&state).await?).await?, crs)
+    page_json(state.store.compounds(&p.query(&state, &caller, Permission::ViewOrg).await?).await?, crs)
 }
 
-async fn facilities(State(state): State<AppState>, Q(p): Q<ListParams>) -> Result<Json<Value>, ApiError> {
+async fn facilities(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Q(p): Q<ListParams>,
+) -> Result<Json<Value>, ApiError> {
     p.only(&["category"])?;
     let crs = parse_crs(p.crs.as_deref())?;
     let category = parse_filter::<FacilityCategory>(p.category.as_deref())?;
-    page_json(state.store.facilities(&p.query(&state).await?, category).await?, crs)
+    page_json(state.store.facilities(&p.query(&state, &caller, Permission::ViewOrg).await?, category).await?, crs)
 }
 
-async fn cameras(State(state): State<AppState>, Q(p): Q<ListParams>) -> Result<Json<Value>, ApiError> {
+async fn cameras(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Q(p): Q<ListParams>,
+) -> Result<Json<Value>, ApiError> {
     p.only(&["status"])?;
     let crs = parse_crs(p.crs.as_deref())?;
     let status = parse_filter::<CameraStatus>(p.status.as_deref())?;
-    page_json(state.store.cameras(&p.query(&state).await?, status).await?, crs)
+    page_json(state.store.cameras(&p.query(&state, &caller, Permission::ViewCameras).await?, status).await?, crs)
 }
 
-async fn party_branches(State(state): State<AppState>, Q(p): Q<ListParams>) -> Result<Json<Value>, ApiError> {
+async fn party_branches(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Q(p): Q<ListParams>,
+) -> Result<Json<Value>, ApiError> {
     p.only(&[])?;
-    page_json(state.store.party_branches(&p.query(&state).await?).await?, Crs::Wgs84)
+    page_json(state.store.party_branches(&p.query(&state, &caller, Permission::ViewOrg).await?).await?, Crs::Wgs84)
 }
 
-async fn people(State(state): State<AppState>, Q(p): Q<ListParams>) -> Result<Json<Value>, ApiError> {
+async fn people(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Q(p): Q<ListParams>,
+) -> Result<Json<Value>, ApiError> {
     p.only(&["role"])?;
     let role = parse_filter::<RoleKind>(p.role.as_deref())?;
-    page_json(state.store.people(&p.query(&state).await?, role).await?, Crs::Wgs84)
+    page_json(state.store.people(&p.query(&state, &caller, Permission::ViewPeople).await?, role).await?, Crs::Wgs84)
 }
 
 #[derive(Debug, Deserialize)]
@@ -375,6 +467,7 @@ struct NewFacilityJson {
 /// (200 instead of 201) and writes nothing.
 async fn add_facility(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     J(body): J<NewFacilityJson>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
@@ -403,6 +496,9 @@ async fn add_facility(
         .grid_of(point)
         .cloned()
         .ok_or_else(|| ApiError::unprocessable("the point lies outside the district's grids"))?;
+    if !caller.principal.may_at(Permission::ManageFacilities, &grid) {
+        return Err(ApiError::forbidden(format!("grid {grid} is outside the area you manage")));
+    }
     let added = state
         .store
         .add_facility(
@@ -415,6 +511,7 @@ async fn add_facility(
                 lon: point.lon(),
             },
             key.as_deref(),
+            &caller.actor(),
         )
         .await?;
     let status = if added.created { StatusCode::CREATED } else { StatusCode::OK };

@@ -1,22 +1,27 @@
-//! The web pages: district overview, street, community and grid pages, in
-//! Simplified Chinese by default and English on request.
+//! The web pages: district overview, street, community and grid pages, the
+//! sign-in page, the caller's account, user administration and the audit log,
+//! in Simplified Chinese by default and English on request.
 //!
 //! Pages are rendered on the server from the store (counts and tables work
 //! without JavaScript); `assets/app.js` adds the map, sorting, paging, charts
 //! and the locate form on top, reading the JSON API.
 
+mod account;
 mod assets;
+mod audit;
 mod i18n;
 mod nav;
 mod pages;
 mod render;
+mod session;
+mod users;
 
 use crate::AppState;
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
 
 /// The page for paths nothing else serves.
-pub use pages::not_found;
+pub use pages::{not_found, refused};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -24,6 +29,14 @@ pub fn routes() -> Router<AppState> {
         .route("/units/{code}", get(pages::unit))
         .route("/locate", get(pages::locate))
         .route("/assets/{*path}", get(assets::serve))
+        .route("/login", get(session::login_form).post(session::login))
+        .route("/logout", post(session::logout))
+        .route("/account", get(account::show))
+        .route("/account/password", post(account::change_password))
+        .route("/account/tokens", post(account::create_token))
+        .route("/account/tokens/{id}/revoke", post(account::revoke_token))
+        .route("/users", get(users::list).post(users::create))
+        .route("/audit", get(audit::show))
 }
 
 #[cfg(test)]

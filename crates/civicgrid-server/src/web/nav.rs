@@ -1,16 +1,17 @@
 //! The navigation, declared as data: each entry names its text, its target and
-//! the roles that see it. Who the visitor is is decided in one place,
-//! [`visitor_roles`], so sessions can take over later.
+//! what the caller needs to see it. Whether a caller may see an entry is
+//! decided in one place, [`may_see`], from the permissions of their grants.
 
-use axum::http::request::Parts;
+use civicgrid_domain::{Permission, Principal};
 use serde::Serialize;
 
-/// What a visitor may do; accounts arrive in a later release.
+/// What an entry asks of the caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    Operator,
-    GridWorker,
-    Resident,
+pub enum Needs {
+    /// Any signed-in user.
+    SignedIn,
+    /// A signed-in user holding the permission over some scope.
+    Permission(Permission),
 }
 
 #[derive(Debug)]
@@ -18,26 +19,34 @@ pub struct NavEntry {
     /// Message key of the label.
     pub key: &'static str,
     pub href: &'static str,
-    pub roles: &'static [Role],
+    pub needs: Needs,
+}
+
+use Needs::SignedIn;
+use Permission::{ManageUsers, ReadAudit, ViewOrg};
+
+const fn needs(p: Permission) -> Needs {
+    Needs::Permission(p)
 }
 
 pub const NAV: &[NavEntry] = &[
-    NavEntry { key: "nav.overview", href: "/", roles: &[Role::Operator, Role::GridWorker, Role::Resident] },
-    NavEntry { key: "nav.map", href: "/#map", roles: &[Role::Operator, Role::GridWorker] },
-    NavEntry { key: "nav.communities", href: "/#communities", roles: &[Role::Operator] },
-    NavEntry { key: "nav.locate", href: "/#locate", roles: &[Role::Operator, Role::GridWorker, Role::Resident] },
-    NavEntry { key: "nav.api", href: "/api/v1/openapi.json", roles: &[Role::Operator] },
+    NavEntry { key: "nav.overview", href: "/", needs: needs(ViewOrg) },
+    NavEntry { key: "nav.map", href: "/#map", needs: needs(ViewOrg) },
+    NavEntry { key: "nav.communities", href: "/#communities", needs: needs(ViewOrg) },
+    NavEntry { key: "nav.locate", href: "/#locate", needs: needs(ViewOrg) },
+    NavEntry { key: "nav.users", href: "/users", needs: needs(ManageUsers) },
+    NavEntry { key: "nav.audit", href: "/audit", needs: needs(ReadAudit) },
+    NavEntry { key: "nav.account", href: "/account", needs: SignedIn },
+    NavEntry { key: "nav.api", href: "/api/v1/openapi.json", needs: needs(ViewOrg) },
 ];
 
-/// The roles of whoever sent the request. Until there are accounts every
-/// visitor is a command-centre operator.
-pub fn visitor_roles(_request: &Parts) -> Vec<Role> {
-    vec![Role::Operator]
-}
-
-/// The one rule deciding whether a visitor sees an entry.
-pub fn may_see(entry: &NavEntry, roles: &[Role]) -> bool {
-    entry.roles.iter().any(|r| roles.contains(r))
+/// The one rule deciding whether a caller sees an entry; anonymous visitors see none.
+pub fn may_see(entry: &NavEntry, principal: Option<&Principal>) -> bool {
+    match (entry.needs, principal) {
+        (_, None) => false,
+        (SignedIn, Some(_)) => true,
+        (Needs::Permission(p), Some(who)) => who.may(p),
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -47,10 +56,10 @@ pub struct NavItem {
     pub current: bool,
 }
 
-/// The entries `roles` see, marking the one for `path`.
-pub fn menu(roles: &[Role], path: &str) -> Vec<NavItem> {
+/// The entries `principal` sees, marking the one for `path`.
+pub fn menu(principal: Option<&Principal>, path: &str) -> Vec<NavItem> {
     NAV.iter()
-        .filter(|e| may_see(e, roles))
+        .filter(|e| may_see(e, principal))
         .map(|e| NavItem { key: e.key, href: e.href, current: e.href == path })
         .collect()
 }
@@ -58,11 +67,29 @@ pub fn menu(roles: &[Role], path: &str) -> Vec<NavItem> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use civicgrid_domain::{Grant, Role, UnitCode};
+
+    fn principal(role: Role, scope: &str) -> Principal {
+        let scope = UnitCode::parse(scope).unwrap_or_else(|e| panic!("{e}"));
+        Principal { user_id: 1, username: "u".into(), grants: vec![Grant { role, scope }] }
+    }
+
+    fn keys(p: Option<&Principal>) -> Vec<&'static str> {
+        menu(p, "/").iter().map(|i| i.key).collect()
+    }
 
     #[test]
-    fn residents_do_not_see_the_operator_entries() {
-        let keys: Vec<&str> = menu(&[Role::Resident], "/").iter().map(|i| i.key).collect();
-        assert_eq!(keys, ["nav.overview", "nav.locate"]);
-        assert!(menu(&[Role::Operator], "/").iter().any(|i| i.key == "nav.api" && !i.current));
+    fn each_role_sees_the_entries_its_permissions_allow() {
+        let all_but =
+            |skip: &[&str]| -> Vec<&'static str> { NAV.iter().map(|e| e.key).filter(|k| !skip.contains(k)).collect() };
+        assert_eq!(keys(None), Vec::<&str>::new(), "anonymous visitors see nothing");
+        assert_eq!(keys(Some(&principal(Role::Admin, "610304"))), all_but(&["nav.audit"]));
+        assert_eq!(keys(Some(&principal(Role::GridWorker, "610304003002001"))), all_but(&["nav.users", "nav.audit"]));
+        assert_eq!(keys(Some(&principal(Role::Auditor, "610304"))), ["nav.audit", "nav.account"]);
+        assert!(
+            menu(Some(&principal(Role::Operator, "610304")), "/account")
+                .iter()
+                .any(|i| i.key == "nav.account" && i.current)
+        );
     }
 }

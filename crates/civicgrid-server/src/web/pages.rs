@@ -1,13 +1,16 @@
-//! The page handlers and the data each page shows, read from the store on the
-//! server so counts and tables need no JavaScript. The map layers are named
-//! here as API URLs that `app.js` fetches.
+//! The page handlers of the org tree and the data each page shows, read from
+//! the store on the server so counts and tables need no JavaScript. The map
+//! layers are named here as API URLs that `app.js` fetches. What a page shows
+//! follows the caller's permissions at its unit: a unit outside the caller's
+//! scope is "not found", a list they may not see is left off.
 
 use super::render::{PageError, Shell, Visitor};
 use crate::AppState;
+use crate::auth::Caller;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
-use axum::response::{IntoResponse, Response};
-use civicgrid_domain::{FacilityCategory, Level, OrgUnit, RoleKind, UnitCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use civicgrid_domain::{FacilityCategory, Level, OrgUnit, Permission, Principal, RoleKind, UnitCode};
 use civicgrid_geo::Crs;
 use civicgrid_store::ListQuery;
 use serde::Deserialize;
@@ -26,38 +29,81 @@ const STAT_GROUPS: &[(&str, &[&str])] = &[
 /// Rows a list section loads at most; the page says when there are more.
 const LIST_LIMIT: u32 = 1000;
 
-async fn shell(state: &AppState) -> Shell {
+/// Residents a page loads at once; the table pages through them, links page further.
+pub(super) const RESIDENTS_PER_PAGE: u32 = 200;
+
+pub(super) async fn shell(state: &AppState) -> Shell {
     // The banner is a courtesy: a failing settings read must not break the page.
     let demo = matches!(state.store.setting("demo_seed").await, Ok(Some(_)));
     Shell { demo, tiles: state.tiles.clone() }
 }
 
 fn respond(visitor: &Visitor, shell: &Shell, page: Result<Value, PageError>) -> Response {
+    respond_with(visitor, shell, StatusCode::OK, "unit.html", page)
+}
+
+/// Renders `template` with `page`, or the error page for what went wrong.
+pub(super) fn respond_with(
+    visitor: &Visitor,
+    shell: &Shell,
+    status: StatusCode,
+    template: &str,
+    page: Result<Value, PageError>,
+) -> Response {
     match page {
-        Ok(page) => visitor.render(StatusCode::OK, "unit.html", page, shell),
+        Ok(page) => visitor.render(status, template, page, shell),
         Err(e) => visitor.error(e, shell),
     }
 }
 
-/// `GET /`: the district (the first one, as a deployment serves one district).
-pub async fn overview(State(state): State<AppState>, visitor: Visitor) -> Response {
+/// `?rpage=`: which hundreds of residents a community or grid page shows.
+#[derive(Debug, Deserialize)]
+pub struct UnitQuery {
+    rpage: Option<String>,
+}
+
+impl UnitQuery {
+    fn residents_page(&self) -> u32 {
+        self.rpage.as_deref().and_then(|p| p.parse().ok()).unwrap_or(0)
+    }
+}
+
+/// `GET /`: the unit of the caller's widest scope (the district for the
+/// administrator, a community for its staff); the auditor's desk is the log.
+pub async fn overview(State(state): State<AppState>, visitor: Visitor, Query(q): Query<UnitQuery>) -> Response {
+    let Some(caller) = visitor.caller.clone() else { return Redirect::to("/login").into_response() };
+    let Some(scope) = caller.principal.scopes(Permission::ViewOrg).into_iter().next() else {
+        if caller.principal.may(Permission::ReadAudit) {
+            return Redirect::to("/audit").into_response();
+        }
+        return visitor.error(PageError::forbidden(), &shell(&state).await);
+    };
     let shell = shell(&state).await;
     let page = async {
-        let district =
-            state.store.units(Level::District, None).await?.into_iter().next().ok_or_else(PageError::no_unit)?;
-        unit_page(&state, &district).await
+        let unit = state.store.unit(&scope).await?.ok_or_else(PageError::no_unit)?;
+        unit_page(&state, &caller, &unit, q.residents_page()).await
     }
     .await;
     respond(&visitor, &shell, page)
 }
 
-/// `GET /units/{code}`: the page of any unit, laid out by its level.
-pub async fn unit(State(state): State<AppState>, visitor: Visitor, Path(code): Path<String>) -> Response {
+/// `GET /units/{code}`: the page of any unit within the caller's scope, laid
+/// out by its level. A unit outside it is "not found", like one that does not exist.
+pub async fn unit(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path(code): Path<String>,
+    Query(q): Query<UnitQuery>,
+) -> Response {
     let shell = shell(&state).await;
     let page = async {
+        let caller = visitor.caller.as_ref().ok_or_else(PageError::forbidden)?;
         let code = UnitCode::parse(&code).map_err(|e| PageError::bad_code(e.to_string()))?;
+        if !caller.principal.may_at(Permission::ViewOrg, &code) {
+            return Err(PageError::no_unit());
+        }
         let unit = state.store.unit(&code).await?.ok_or_else(PageError::no_unit)?;
-        unit_page(&state, &unit).await
+        unit_page(&state, caller, &unit, q.residents_page()).await
     }
     .await;
     respond(&visitor, &shell, page)
@@ -99,17 +145,22 @@ fn list(unit: &UnitCode) -> ListQuery {
     ListQuery { within: Some(unit.clone()), limit: LIST_LIMIT, offset: 0 }
 }
 
-/// Everything the page of `unit` shows, as the template's context.
-async fn unit_page(state: &AppState, unit: &OrgUnit) -> Result<Value, PageError> {
+/// Everything the page of `unit` shows to `caller`, as the template's context.
+async fn unit_page(state: &AppState, caller: &Caller, unit: &OrgUnit, residents_page: u32) -> Result<Value, PageError> {
     let store = state.store.as_ref();
     let code = &unit.code;
     let level = unit.level();
+    let who: &Principal = &caller.principal;
+    let may = |p: Permission| who.may_at(p, code);
 
     let mut path = Vec::new();
     let mut up = unit.parent();
     while let Some(c) = up {
         if let Some(u) = store.unit(&c).await? {
-            path.insert(0, unit_json(&u));
+            let mut crumb = unit_json(&u);
+            // Units above the caller's scope are named, not linked: their pages would be "not found".
+            crumb["link"] = json!(who.may_at(Permission::ViewOrg, &c));
+            path.insert(0, crumb);
         }
         up = c.parent();
     }
@@ -144,6 +195,12 @@ async fn unit_page(state: &AppState, unit: &OrgUnit) -> Result<Value, PageError>
         "stat_groups": groups,
         "facilities_by_category": by_category,
         "category_chart": category_chart,
+        "may": {
+            "cameras": may(Permission::ViewCameras),
+            "people": may(Permission::ViewPeople),
+            "residents": may(Permission::ViewResidents),
+            "unmask": may(Permission::UnmaskPersonalData),
+        },
     });
 
     match level {
@@ -203,6 +260,9 @@ async fn unit_page(state: &AppState, unit: &OrgUnit) -> Result<Value, PageError>
                 .collect();
             page["grids"] = json!(grids);
             page["compounds"] = json!(store.compounds(&list(code)).await?);
+            if may(Permission::ViewResidents) {
+                page["residents"] = residents(state, code, residents_page).await?;
+            }
             page["party_branches"] = json!(store.party_branches(&list(code)).await?);
             page["map"] = json!({
                 "layers": [
@@ -214,8 +274,13 @@ async fn unit_page(state: &AppState, unit: &OrgUnit) -> Result<Value, PageError>
         Level::Grid => {
             let compounds = store.compounds(&list(code)).await?;
             let facilities = store.facilities(&list(code), None).await?;
-            let cameras = store.cameras(&list(code), None).await?;
-            let workers = store.people(&list(code), Some(RoleKind::GridWorker)).await?;
+            let cameras =
+                if may(Permission::ViewCameras) { Some(store.cameras(&list(code), None).await?) } else { None };
+            let workers = if may(Permission::ViewPeople) {
+                store.people(&list(code), Some(RoleKind::GridWorker)).await?.items
+            } else {
+                Vec::new()
+            };
             let mut markers = Vec::new();
             for c in &compounds.items {
                 markers.push(json!({ "kind": "compound", "lat": c.lat, "lon": c.lon, "name": c.name }));
@@ -225,12 +290,11 @@ async fn unit_page(state: &AppState, unit: &OrgUnit) -> Result<Value, PageError>
                     json!({ "kind": "facility", "lat": f.lat, "lon": f.lon, "name": f.name, "category": f.category }),
                 );
             }
-            for c in &cameras.items {
+            for c in cameras.iter().flat_map(|c| &c.items) {
                 markers
                     .push(json!({ "kind": "camera", "lat": c.lat, "lon": c.lon, "name": c.name, "status": c.status }));
             }
             let workers: Vec<Value> = workers
-                .items
                 .iter()
                 .map(|p| {
                     let since = p
@@ -243,8 +307,15 @@ async fn unit_page(state: &AppState, unit: &OrgUnit) -> Result<Value, PageError>
                 .collect();
             page["compounds"] = json!(compounds);
             page["facilities"] = json!(facilities);
-            page["cameras"] = json!(cameras);
-            page["grid_workers"] = json!(workers);
+            if let Some(cameras) = cameras {
+                page["cameras"] = json!(cameras);
+            }
+            if may(Permission::ViewPeople) {
+                page["grid_workers"] = json!(workers);
+            }
+            if may(Permission::ViewResidents) {
+                page["residents"] = residents(state, code, residents_page).await?;
+            }
             page["party_branches"] = json!(store.party_branches(&list(code)).await?);
             page["map"] = json!({
                 "layers": [{ "url": format!("/api/v1/grids?within={code}"), "kind": "outline", "interactive": false }],
@@ -253,6 +324,25 @@ async fn unit_page(state: &AppState, unit: &OrgUnit) -> Result<Value, PageError>
         }
     }
     Ok(page)
+}
+
+/// One page of the residents within `code`, masked as the store returns them.
+async fn residents(state: &AppState, code: &UnitCode, page: u32) -> Result<Value, PageError> {
+    let offset = page.saturating_mul(RESIDENTS_PER_PAGE);
+    let q = ListQuery { within: Some(code.clone()), limit: RESIDENTS_PER_PAGE, offset };
+    let found = state.store.residents(&q, None).await?;
+    let total = u64::try_from(found.total).unwrap_or(0);
+    let pages = total.div_ceil(u64::from(RESIDENTS_PER_PAGE)).max(1);
+    Ok(json!({
+        "items": found.items,
+        "total": found.total,
+        "from": offset + 1,
+        "to": u64::from(offset) + found.items.len() as u64,
+        "page": page,
+        "pages": pages,
+        "prev": page.checked_sub(1),
+        "next": (u64::from(page) + 1 < pages).then_some(page + 1),
+    }))
 }
 
 /// Counts that say nothing at a level (a grid has one grid) are left off its page.
@@ -278,4 +368,9 @@ pub async fn not_found(State(state): State<AppState>, visitor: Visitor, headers:
         return crate::error::not_found(uri).await.into_response();
     }
     visitor.error(PageError::no_page(), &shell(&state).await)
+}
+
+/// The localised page for a request the access rules refuse (403, 429).
+pub fn refused(parts: &axum::http::request::Parts, status: StatusCode) -> Response {
+    Visitor::of(parts).error(PageError::refused(status), &Shell::default())
 }

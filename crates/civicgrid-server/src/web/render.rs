@@ -1,9 +1,10 @@
 //! Turning a template and its data into a response: the embedded templates,
 //! the `t()` function and `num` filter they use, the visitor (language and
-//! roles) and the localised error pages.
+//! who is signed in) and the localised error pages.
 
 use super::i18n::{self, Lang};
-use super::nav::{self, Role};
+use super::nav;
+use crate::auth::{Caller, Via};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -21,6 +22,10 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ("macros.html", include_str!("../../templates/macros.html")),
     ("unit.html", include_str!("../../templates/unit.html")),
     ("error.html", include_str!("../../templates/error.html")),
+    ("login.html", include_str!("../../templates/login.html")),
+    ("account.html", include_str!("../../templates/account.html")),
+    ("users.html", include_str!("../../templates/users.html")),
+    ("audit.html", include_str!("../../templates/audit.html")),
 ];
 
 static ENV: LazyLock<Environment<'static>> = LazyLock::new(environment);
@@ -36,7 +41,14 @@ pub fn environment() -> Environment<'static> {
     }
     env.add_function("t", translate);
     env.add_filter("num", thousands);
+    env.add_filter("cst", |v: String| v.parse::<jiff::Timestamp>().map_or(v, china_time));
     env
+}
+
+/// A moment as people in China read it: China Standard Time (UTC+8, no
+/// daylight saving), to the second. Pages say "UTC+8" where they show these.
+pub fn china_time(t: jiff::Timestamp) -> String {
+    jiff::tz::offset(8).to_datetime(t).strftime("%Y-%m-%d %H:%M:%S").to_string()
 }
 
 /// `t("key", name=value…)`: the text of `key` in the page's language.
@@ -63,14 +75,17 @@ fn thousands(n: i64) -> String {
     if n < 0 { format!("-{out}") } else { out }
 }
 
-/// Who is asking, as far as pages care: their language and roles.
+/// Who is asking, as far as pages care: their language and, once signed in,
+/// the caller the access middleware found.
 #[derive(Debug, Clone)]
 pub struct Visitor {
     pub lang: Lang,
     /// The language came from `?lang=` and should be remembered.
     remember: bool,
-    pub roles: Vec<Role>,
+    pub caller: Option<Caller>,
     path: String,
+    /// A message key from `?flash=`, shown once after a form was sent.
+    flash: Option<String>,
 }
 
 fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
@@ -83,7 +98,7 @@ fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
         .find_map(|pair| pair.trim().strip_prefix(name)?.strip_prefix('='))
 }
 
-fn query_param<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
+pub(super) fn query_param<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
     parts.uri.query()?.split('&').find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
 }
 
@@ -91,13 +106,30 @@ impl<S: Send + Sync> FromRequestParts<S> for Visitor {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let accept = parts.headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
-        let (lang, remember) = i18n::negotiate(query_param(parts, "lang"), cookie(parts, "lang"), accept);
-        Ok(Visitor { lang, remember, roles: nav::visitor_roles(parts), path: parts.uri.path().to_owned() })
+        Ok(Visitor::of(parts))
     }
 }
 
 impl Visitor {
+    pub fn of(parts: &Parts) -> Self {
+        let accept = parts.headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
+        let (lang, remember) = i18n::negotiate(query_param(parts, "lang"), cookie(parts, "lang"), accept);
+        let caller = parts.extensions.get::<Caller>().cloned();
+        // Only keys of the catalogue under `flash.`: never text from the URL.
+        let flash = query_param(parts, "flash")
+            .filter(|k| k.starts_with("flash.") && i18n::catalogue(lang).contains_key(*k))
+            .map(str::to_owned);
+        Visitor { lang, remember, caller, path: parts.uri.path().to_owned(), flash }
+    }
+
+    /// The CSRF token forms and scripts of a signed-in page send back.
+    pub fn csrf(&self) -> Option<&str> {
+        match &self.caller {
+            Some(Caller { via: Via::Session { csrf, .. }, .. }) => Some(csrf),
+            _ => None,
+        }
+    }
+
     pub fn text(&self, key: &str) -> String {
         i18n::text(self.lang, key, &[])
     }
@@ -111,7 +143,17 @@ impl Visitor {
         ctx.insert("lang".into(), json!(self.lang.tag()));
         ctx.insert("langs".into(), json!(Lang::ALL.map(|l| json!({ "tag": l.tag(), "current": l == self.lang }))));
         ctx.insert("messages".into(), json!(i18n::catalogue(self.lang)));
-        ctx.insert("nav".into(), json!(nav::menu(&self.roles, &self.path)));
+        let principal = self.caller.as_ref().map(|c| &c.principal);
+        ctx.insert("nav".into(), json!(nav::menu(principal, &self.path)));
+        if let Some(c) = &self.caller {
+            ctx.insert("user".into(), json!({ "display_name": c.display_name, "username": c.principal.username }));
+        }
+        if let Some(csrf) = self.csrf() {
+            ctx.entry("csrf").or_insert_with(|| json!(csrf));
+        }
+        if let Some(flash) = &self.flash {
+            ctx.entry("flash").or_insert_with(|| json!(flash));
+        }
         ctx.insert("here".into(), json!(self.path));
         ctx.insert("demo".into(), json!(shell.demo));
         ctx.insert("tiles".into(), json!(shell.tiles));
@@ -129,10 +171,14 @@ impl Visitor {
         let headers = response.headers_mut();
         // The same URL answers in either language.
         headers.insert(header::VARY, HeaderValue::from_static("Cookie, Accept-Language"));
+        if self.caller.is_some() {
+            // Signed-in pages may hold personal data: never into a shared or disk cache.
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        }
         if self.remember {
             let c = format!("lang={}; Path=/; Max-Age=31536000; SameSite=Lax", self.lang.tag());
             if let Ok(v) = HeaderValue::from_str(&c) {
-                headers.insert(header::SET_COOKIE, v);
+                headers.append(header::SET_COOKIE, v);
             }
         }
         response
@@ -174,12 +220,21 @@ impl PageError {
         PageError { status: StatusCode::NOT_FOUND, key: "error.404.page", detail: None }
     }
 
+    pub fn refused(status: StatusCode) -> Self {
+        let key = if status == StatusCode::TOO_MANY_REQUESTS { "error.429.text" } else { "error.403.text" };
+        PageError { status, key, detail: None }
+    }
+
     pub fn bad_point(detail: String) -> Self {
         PageError { status: StatusCode::BAD_REQUEST, key: "error.locate.text", detail: Some(detail) }
     }
 
     pub fn outside() -> Self {
         PageError { status: StatusCode::NOT_FOUND, key: "error.locate.outside", detail: None }
+    }
+
+    pub fn forbidden() -> Self {
+        PageError::refused(StatusCode::FORBIDDEN)
     }
 
     pub fn internal() -> Self {
@@ -201,6 +256,12 @@ impl From<StoreError> for PageError {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn times_are_shown_in_china_standard_time() {
+        let t: jiff::Timestamp = "2026-11-26T17:30:05Z".parse().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(super::china_time(t), "2026-11-27 01:30:05");
+    }
+
     #[test]
     fn numbers_are_grouped_by_thousands() {
         assert_eq!(super::thousands(0), "0");

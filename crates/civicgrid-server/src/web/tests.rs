@@ -3,7 +3,7 @@
 
 use super::i18n::{Lang, catalogue};
 use super::render::{TEMPLATES, environment};
-use civicgrid_domain::{CameraStatus, FacilityCategory, Gender, Level, RoleKind};
+use civicgrid_domain::{CameraStatus, CareGroup, FacilityCategory, Gender, Level, Permission, Role, RoleKind};
 use std::collections::BTreeSet;
 
 fn keys(lang: Lang) -> BTreeSet<&'static str> {
@@ -142,10 +142,13 @@ fn every_code_shown_by_name_has_a_message() {
     wanted.extend(CameraStatus::ALL.iter().map(|s| format!("status.{s}")));
     wanted.extend(RoleKind::ALL.iter().map(|r| format!("role.{r}")));
     wanted.extend(Gender::ALL.iter().map(|g| format!("gender.{g}")));
+    wanted.extend(CareGroup::ALL.iter().map(|c| format!("care.{c}")));
+    wanted.extend(Role::ALL.iter().map(|r| format!("access_role.{r}")));
+    wanted.extend(Permission::ALL.iter().map(|p| format!("permission.{p}")));
     wanted.extend(Level::ALL.iter().map(|l| format!("level.{}", l.as_str())));
     wanted.extend(Lang::ALL.iter().map(|l| format!("lang.{}", l.tag())));
     wanted.extend(super::nav::NAV.iter().map(|e| e.key.to_owned()));
-    for status in [400, 404, 500] {
+    for status in [400, 401, 403, 404, 422, 429, 500] {
         wanted.push(format!("error.{status}.title"));
     }
     for (group, fields) in super::pages::stat_groups() {
@@ -165,4 +168,38 @@ fn every_template_parses() {
     for (name, _) in TEMPLATES {
         env.get_template(name).unwrap_or_else(|e| panic!("{name}: {e:#}"));
     }
+}
+
+/// Message keys the handlers hand to templates (flash messages, form errors)
+/// are written in Rust; they must exist too.
+#[test]
+fn every_message_a_handler_names_exists() {
+    let known = keys(Lang::ZhCn);
+    let sources = [
+        ("pages.rs", include_str!("pages.rs")),
+        ("session.rs", include_str!("session.rs")),
+        ("account.rs", include_str!("account.rs")),
+        ("users.rs", include_str!("users.rs")),
+        ("audit.rs", include_str!("audit.rs")),
+        ("render.rs", include_str!("render.rs")),
+    ];
+    let prefixes = ["flash.", "login.", "account.", "password.", "users.", "form.", "error.", "audit."];
+    let mut named = Vec::new();
+    for (name, source) in sources {
+        for lit in source.split('"').skip(1).step_by(2) {
+            // `/login?flash=flash.signed_out` names a key after `flash=`.
+            let key = lit.rsplit('=').next().unwrap_or(lit);
+            if prefixes.iter().any(|p| key.starts_with(p))
+                && key.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._".contains(c))
+                && !key.ends_with('.')
+                && !key.ends_with(".html")
+            {
+                named.push((name, key.to_owned()));
+            }
+        }
+    }
+    assert!(named.iter().any(|(_, k)| k == "flash.signed_out"), "the scan finds flash keys: {named:?}");
+    assert!(named.iter().any(|(_, k)| k == "password.too_short"), "the scan finds form errors: {named:?}");
+    let missing: Vec<_> = named.iter().filter(|(_, k)| !known.contains(k.as_str())).collect();
+    assert!(missing.is_empty(), "unknown message keys in handlers: {missing:?}");
 }

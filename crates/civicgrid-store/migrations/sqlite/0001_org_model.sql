@@ -69,16 +69,19 @@ CREATE INDEX households_street ON households (street_code);
 CREATE INDEX households_community ON households (community_code);
 CREATE INDEX households_grid ON households (grid_code);
 
--- Identity and phone numbers are stored as given here; their encryption at
--- rest comes with the access model.
+-- Identity and phone numbers are never stored in plain text: `*_enc` holds
+-- AES-256-GCM ciphertext (its key id inside, so keys can rotate) and
+-- `*_index` a keyed HMAC-SHA256 of the number, to find it by exact match.
 CREATE TABLE residents (
     id                INTEGER PRIMARY KEY,
     household_id      INTEGER NOT NULL REFERENCES households (id),
     name              TEXT NOT NULL,
     gender            TEXT NOT NULL,
     birth_date        TEXT NOT NULL,
-    id_number         TEXT NOT NULL,
-    phone             TEXT,
+    id_number_enc     BLOB NOT NULL,
+    id_number_index   TEXT NOT NULL,
+    phone_enc         BLOB,
+    phone_index       TEXT,
     head_of_household INTEGER NOT NULL,
     care_groups       TEXT NOT NULL,
     district_code     TEXT NOT NULL,
@@ -90,6 +93,8 @@ CREATE INDEX residents_street ON residents (street_code);
 CREATE INDEX residents_community ON residents (community_code);
 CREATE INDEX residents_grid ON residents (grid_code);
 CREATE INDEX residents_household ON residents (household_id);
+CREATE INDEX residents_id_number_index ON residents (id_number_index);
+CREATE INDEX residents_phone_index ON residents (phone_index);
 
 CREATE TABLE facilities (
     code           TEXT PRIMARY KEY,
@@ -161,9 +166,11 @@ CREATE TABLE people (
     id                  INTEGER PRIMARY KEY,
     name                TEXT NOT NULL,
     gender              TEXT NOT NULL,
-    phone               TEXT,
+    phone_enc           BLOB,
+    phone_index         TEXT,
     home_community_code TEXT
 );
+CREATE INDEX people_phone_index ON people (phone_index);
 
 -- A role's unit may be any level; the level columns below it are NULL.
 CREATE TABLE person_roles (

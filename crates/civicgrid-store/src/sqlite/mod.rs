@@ -1,13 +1,25 @@
 //! The SQLite backend: one file in WAL mode with full synchronous commits, so a
 //! write that was acknowledged survives a killed process or a power cut.
+//! Every write appends to the audit log in its own transaction.
+
+mod access;
+mod audit;
+mod residents;
 
 use crate::view::*;
-use crate::{Progress, Result, Store, StoreError};
+use crate::{
+    Actor, AuditEntry, AuditQuery, ChainCheck, KeyRing, NewAudit, NewUser, Progress, ResidentFull, ResidentSearch,
+    ResidentView, Result, SessionRecord, Store, StoreError, TokenRecord, UserRecord,
+};
 use async_trait::async_trait;
+use audit::append;
+use civicgrid_domain::Grant;
 use civicgrid_domain::{
     CameraStatus, DistrictBundle, FacilityCategory, Level, OrgUnit, Ring, RoleKind, UnitCode, Validity,
 };
+use jiff::Timestamp;
 use jiff::civil::Date;
+use serde_json::json;
 use sqlx::query_builder::Separated;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
@@ -20,6 +32,7 @@ const CHUNK: usize = 1000;
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    keys: KeyRing,
 }
 
 /// The column that holds the code of `level` on every placed row.
@@ -159,8 +172,9 @@ const COUNTERS: &[Counter] = &[
 ];
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database at `url` and runs the migrations.
-    pub async fn open(url: &str) -> Result<Self> {
+    /// Opens (creating if needed) the database at `url` and runs the migrations;
+    /// `keys` encrypt and decrypt personal data.
+    pub async fn open(url: &str, keys: KeyRing) -> Result<Self> {
         let opts = if url.starts_with("sqlite:") {
             SqliteConnectOptions::from_str(url)?
         } else {
@@ -176,7 +190,7 @@ impl SqliteStore {
         let max = if url.contains(":memory:") { 1 } else { 8 };
         let pool = SqlitePoolOptions::new().max_connections(max).min_connections(1).connect_with(opts).await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore { pool, keys })
     }
 
     async fn count_groups(
@@ -309,7 +323,7 @@ impl Store for SqliteStore {
         Ok(n == 0)
     }
 
-    async fn import_district(&self, bundle: &DistrictBundle, progress: Progress<'_>) -> Result<()> {
+    async fn import_district(&self, bundle: &DistrictBundle, progress: Progress<'_>, by: &Actor) -> Result<()> {
         check_bundle(bundle)?;
         let building_grid: std::collections::HashMap<i64, &UnitCode> =
             bundle.buildings.iter().map(|b| (b.id, &b.grid)).collect();
@@ -323,11 +337,25 @@ impl Store for SqliteStore {
             .iter()
             .map(|h| Ok((h, grid_of(&building_grid, h.building_id, "building")?)))
             .collect::<Result<Vec<_>>>()?;
+        // Numbers are encrypted before the transaction starts, so the write
+        // lock is not held while AES runs.
         let residents = bundle
             .residents
             .iter()
-            .map(|r| Ok((r, grid_of(&household_grid, r.household_id, "household")?)))
+            .map(|r| {
+                Ok(Sealed {
+                    resident: r,
+                    grid: grid_of(&household_grid, r.household_id, "household")?,
+                    id_number: residents::seal(&self.keys, r.id_number.as_str()),
+                    phone: r.phone.as_ref().map(|p| residents::seal(&self.keys, p.as_str())),
+                })
+            })
             .collect::<Result<Vec<_>>>()?;
+        let people: Vec<_> = bundle
+            .people
+            .iter()
+            .map(|p| (p, p.phone.as_ref().map(|x| residents::seal(&self.keys, x.as_str()))))
+            .collect();
         let branch_grids: Vec<(&str, &UnitCode)> =
             bundle.party_branches.iter().flat_map(|b| b.grids.iter().map(move |g| (b.code.as_str(), g))).collect();
         let roles: Vec<(i64, &civicgrid_domain::PersonRole)> =
@@ -347,7 +375,9 @@ impl Store for SqliteStore {
             + bundle.streets.nodes.len()
             + bundle.streets.edges.len()) as u64;
         let mut done = 0u64;
-        let mut tx = self.pool.begin().await?;
+        // IMMEDIATE: the audit entry at the end reads the chain head, which
+        // must not move before this commits.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let units = bundle
             .units
             .iter()
@@ -431,21 +461,24 @@ impl Store for SqliteStore {
         .await?;
         Self::bulk(
             &mut tx,
-            "INSERT INTO residents (id, household_id, name, gender, birth_date, id_number, phone, head_of_household, care_groups, \
-             district_code, street_code, community_code, grid_code) ",
+            "INSERT INTO residents (id, household_id, name, gender, birth_date, id_number_enc, id_number_index, \
+             phone_enc, phone_index, head_of_household, care_groups, district_code, street_code, community_code, grid_code) ",
             &residents,
-            |b, (r, grid)| {
+            |b, s| {
+                let r = s.resident;
                 let care: Vec<&str> = r.care.iter().map(|c| c.as_str()).collect();
                 b.push_bind(r.id)
                     .push_bind(r.household_id)
                     .push_bind(r.name.as_str())
                     .push_bind(r.gender.as_str())
                     .push_bind(r.birth.to_string())
-                    .push_bind(r.id_number.as_str())
-                    .push_bind(r.phone.as_ref().map(|p| p.as_str()))
+                    .push_bind(s.id_number.0.as_slice())
+                    .push_bind(s.id_number.1.as_str())
+                    .push_bind(s.phone.as_ref().map(|p| p.0.as_slice()))
+                    .push_bind(s.phone.as_ref().map(|p| p.1.as_str()))
                     .push_bind(r.head_of_household)
                     .push_bind(care.join(","));
-                bind_place(b, grid);
+                bind_place(b, &s.grid);
             },
             &mut done,
             total,
@@ -531,13 +564,14 @@ impl Store for SqliteStore {
         .await?;
         Self::bulk(
             &mut tx,
-            "INSERT INTO people (id, name, gender, phone, home_community_code) ",
-            &bundle.people,
-            |b, p| {
+            "INSERT INTO people (id, name, gender, phone_enc, phone_index, home_community_code) ",
+            &people,
+            |b, (p, phone)| {
                 b.push_bind(p.id)
                     .push_bind(p.name.as_str())
                     .push_bind(p.gender.as_str())
-                    .push_bind(p.phone.as_ref().map(|x| x.as_str()))
+                    .push_bind(phone.as_ref().map(|x| x.0.as_slice()))
+                    .push_bind(phone.as_ref().map(|x| x.1.as_str()))
                     .push_bind(p.home_community.as_ref().map(|c| c.as_str()));
             },
             &mut done,
@@ -586,6 +620,23 @@ impl Store for SqliteStore {
             progress,
         )
         .await?;
+        let district = bundle.units.iter().find(|u| u.level() == Level::District);
+        let detail = json!({
+            "units": bundle.units.len(),
+            "compounds": bundle.compounds.len(),
+            "buildings": bundle.buildings.len(),
+            "households": bundle.households.len(),
+            "residents": bundle.residents.len(),
+            "facilities": bundle.facilities.len(),
+            "cameras": bundle.cameras.len(),
+            "party_branches": bundle.party_branches.len(),
+            "party_groups": bundle.party_groups.len(),
+            "people": bundle.people.len(),
+            "street_nodes": bundle.streets.nodes.len(),
+            "street_edges": bundle.streets.edges.len(),
+        });
+        let target = district.map_or_else(|| "district".to_owned(), |d| d.code.as_str().to_owned());
+        append(&mut tx, &write_entry(by, "import_district", &target, detail)).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -645,11 +696,11 @@ impl Store for SqliteStore {
         rows.iter().map(unit_from_row).collect()
     }
 
-    async fn redraw_unit(&self, code: &UnitCode, boundary: &Ring, from: Date) -> Result<()> {
+    async fn redraw_unit(&self, code: &UnitCode, boundary: &Ring, from: Date, by: &Actor) -> Result<()> {
         if !matches!(code.level(), Level::Grid | Level::Community) {
             return Err(StoreError::Invalid("only grids and communities have boundaries to redraw".into()));
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let row = sqlx::query("SELECT * FROM org_units WHERE code = ? AND valid_to IS NULL")
             .bind(code.as_str())
             .fetch_optional(&mut *tx)
@@ -689,6 +740,9 @@ impl Store for SqliteStore {
             let community = code.parent().ok_or_else(|| StoreError::Invalid("a grid has a community".into()))?;
             replace_points(&mut tx, &community).await?;
         }
+        let detail =
+            json!({"from": from.to_string(), "previous_from": current.validity.from.to_string(), "boundary": boundary});
+        append(&mut tx, &write_entry(by, "redraw_unit", code.as_str(), detail)).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -831,12 +885,12 @@ impl Store for SqliteStore {
                 })
             })
             .collect::<Result<_>>()?;
-            let phone: Option<String> = r.try_get("phone")?;
+            let phone = residents::open_phone(&self.keys, r.try_get("phone_enc")?)?;
             items.push(PersonView {
                 id,
                 name: r.try_get("name")?,
                 gender: parse_enum(r.try_get("gender")?)?,
-                phone: phone.and_then(|p| civicgrid_domain::PhoneNumber::parse(&p).ok()).map(|p| p.masked()),
+                phone: phone.map(|p| p.masked()),
                 home_community: r.try_get("home_community_code")?,
                 roles,
             });
@@ -844,7 +898,7 @@ impl Store for SqliteStore {
         Ok(Page { items, total, limit: q.limit, offset: q.offset })
     }
 
-    async fn add_facility(&self, new: &NewFacility, key: Option<&str>) -> Result<Added<FacilityView>> {
+    async fn add_facility(&self, new: &NewFacility, key: Option<&str>, by: &Actor) -> Result<Added<FacilityView>> {
         let [d, s, c, g] = grid_placement(&new.grid)?;
         let fingerprint = new.fingerprint();
         // IMMEDIATE takes the write lock up front, so two retries of one key
@@ -897,6 +951,8 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await?;
         }
+        let detail = json!({"category": item.category.as_str(), "name": item.name, "grid": item.grid});
+        append(&mut tx, &write_entry(by, "add_facility", &item.code, detail)).await?;
         tx.commit().await?;
         Ok(Added { item, created: true })
     }
@@ -905,16 +961,131 @@ impl Store for SqliteStore {
         Ok(sqlx::query_scalar("SELECT value FROM settings WHERE key = ?").bind(key).fetch_optional(&self.pool).await?)
     }
 
-    async fn set_setting(&self, key: &str, value: &str) -> Result<()> {
+    async fn set_setting(&self, key: &str, value: &str, by: &Actor) -> Result<()> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query(
             "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         )
         .bind(key)
         .bind(value)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        append(&mut tx, &write_entry(by, "set_setting", key, json!({"value": value}))).await?;
+        tx.commit().await?;
         Ok(())
     }
+
+    async fn residents(&self, q: &ListQuery, search: Option<&ResidentSearch>) -> Result<Page<ResidentView>> {
+        self.resident_page(q, search).await
+    }
+
+    async fn resident(&self, id: i64) -> Result<Option<ResidentView>> {
+        self.one_resident(id).await
+    }
+
+    async fn resident_in_full(&self, id: i64, reason: &str, by: &Actor) -> Result<Option<ResidentFull>> {
+        self.unmask_resident(id, reason, by).await
+    }
+
+    async fn reencrypt_personal_data(&self, by: &Actor) -> Result<u64> {
+        self.reencrypt(by).await
+    }
+
+    async fn create_user(&self, new: &NewUser, by: &Actor) -> Result<UserRecord> {
+        self.create_user_row(new, by).await
+    }
+
+    async fn user(&self, id: i64) -> Result<Option<UserRecord>> {
+        self.user_by_id(id).await
+    }
+
+    async fn user_by_name(&self, username: &str) -> Result<Option<UserRecord>> {
+        self.user_named(username).await
+    }
+
+    async fn users(&self, within: Option<&UnitCode>, limit: u32, offset: u32) -> Result<Page<UserRecord>> {
+        self.users_within(within, limit, offset).await
+    }
+
+    async fn set_grants(&self, user_id: i64, grants: &[Grant], by: &Actor) -> Result<()> {
+        self.replace_grants(user_id, grants, by).await
+    }
+
+    async fn set_password(&self, user_id: i64, password_hash: &str, by: &Actor) -> Result<()> {
+        self.change_password(user_id, password_hash, by).await
+    }
+
+    async fn set_disabled(&self, user_id: i64, disabled: bool, by: &Actor) -> Result<()> {
+        self.change_disabled(user_id, disabled, by).await
+    }
+
+    async fn record_sign_in(&self, user_id: i64, ok: bool, locked_until: Option<Timestamp>, by: &Actor) -> Result<()> {
+        self.sign_in_attempt(user_id, ok, locked_until, by).await
+    }
+
+    async fn create_session(&self, session: &SessionRecord) -> Result<()> {
+        self.insert_session(session).await
+    }
+
+    async fn session(&self, id_hash: &str) -> Result<Option<SessionRecord>> {
+        self.live_session(id_hash).await
+    }
+
+    async fn delete_session(&self, id_hash: &str) -> Result<()> {
+        self.remove_session(id_hash).await
+    }
+
+    async fn create_token(
+        &self,
+        user_id: i64,
+        name: &str,
+        token_hash: &str,
+        expires_at: Option<Timestamp>,
+        by: &Actor,
+    ) -> Result<TokenRecord> {
+        self.insert_token(user_id, name, token_hash, expires_at, by).await
+    }
+
+    async fn token_by_hash(&self, token_hash: &str) -> Result<Option<TokenRecord>> {
+        self.token_hashed(token_hash).await
+    }
+
+    async fn tokens(&self, user_id: i64) -> Result<Vec<TokenRecord>> {
+        self.tokens_of(user_id).await
+    }
+
+    async fn revoke_token(&self, user_id: i64, token_id: i64, by: &Actor) -> Result<bool> {
+        self.revoke(user_id, token_id, by).await
+    }
+
+    async fn touch_token(&self, token_id: i64) -> Result<()> {
+        self.touch(token_id).await
+    }
+
+    async fn append_audit(&self, entry: &NewAudit) -> Result<AuditEntry> {
+        self.append_audit_entry(entry).await
+    }
+
+    async fn audit_log(&self, q: &AuditQuery) -> Result<Page<AuditEntry>> {
+        self.audit_page(q).await
+    }
+
+    async fn verify_audit(&self) -> Result<ChainCheck> {
+        self.verify_chain().await
+    }
+}
+
+/// A resident with the numbers already sealed for storage.
+struct Sealed<'a> {
+    resident: &'a civicgrid_domain::Resident,
+    grid: UnitCode,
+    id_number: (Vec<u8>, String),
+    phone: Option<(Vec<u8>, String)>,
+}
+
+/// The audit entry of a write to the organisation data.
+fn write_entry(by: &Actor, action: &str, target: &str, detail: serde_json::Value) -> NewAudit {
+    NewAudit { actor: by.clone(), action: action.into(), target: target.into(), detail, reason: None }
 }
 
 fn facility_from_row(r: &SqliteRow) -> Result<FacilityView> {

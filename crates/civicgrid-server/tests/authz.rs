@@ -1,0 +1,234 @@
+//! The authorisation matrix: every API route, every role, an object inside
+//! and an object outside the role's scope, and the answer each must get.
+//! The expectation is derived from the route table and the roles'
+//! permissions, so a route or a role added later is covered too.
+#![allow(clippy::unwrap_used, reason = "tests fail loudly on the first surprise")]
+
+mod support;
+
+use axum::http::StatusCode;
+use civicgrid_domain::{Permission, Role, UnitCode};
+use civicgrid_server::auth::{Access, Kind, ROUTES};
+use serde_json::{Value, json};
+use support::{ACCOUNTS, PASSWORD, writable_app};
+
+/// Inside every test account's scope: grid 6 of 铁道南社区 (千渭街道), which has residents.
+const IN_GRID: &str = "610304003002006";
+/// Outside every scope below the district: a grid of 东街社区 (虢镇街道).
+const OUT_GRID: &str = "610304001001001";
+
+/// Where each side of the matrix points.
+struct Side {
+    grid: &'static str,
+    point: (f64, f64),
+    resident: i64,
+    target_user: i64,
+}
+
+/// A request for one route against one side, and whether it acts (403 when
+/// outside the scope) or reads an object (404 when outside the scope).
+struct Sample {
+    method: &'static str,
+    uri: String,
+    body: Value,
+    acts: bool,
+}
+
+fn sample(method: &str, path: &str, side: &Side, role: &str, n: usize) -> Option<Sample> {
+    let (lat, lon) = side.point;
+    let g = side.grid;
+    let read = |uri: String| Sample { method: "GET", uri, body: Value::Null, acts: false };
+    let act = |m: &'static str, uri: &str, body: Value| Sample { method: m, uri: uri.to_owned(), body, acts: true };
+    Some(match (method, path) {
+        ("GET", "/healthz") => read("/healthz".into()),
+        ("GET", "/api/v1/openapi.json") => read("/api/v1/openapi.json".into()),
+        ("POST", "/api/v1/session") => act("POST", path, json!({ "username": role, "password": PASSWORD })),
+        // Ending the session is tried last, with a token of its own (see below).
+        ("DELETE", "/api/v1/session") => act("DELETE", path, Value::Null),
+        ("GET", "/api/v1/me") => read(path.into()),
+        ("PUT", "/api/v1/me/password") => {
+            act("PUT", path, json!({ "current_password": PASSWORD, "new_password": PASSWORD }))
+        }
+        ("GET", "/api/v1/tokens") => read(path.into()),
+        ("POST", "/api/v1/tokens") => act("POST", path, json!({ "name": "matrix", "expires_in_days": 1 })),
+        ("DELETE", "/api/v1/tokens/{id}") => return None, // needs the caller's own token id
+        ("GET", "/api/v1/users") => read(format!("/api/v1/users?unit={g}")),
+        ("POST", "/api/v1/users") => act(
+            "POST",
+            path,
+            json!({
+                "username": format!("m-{role}-{n}-{}", &g[9..12]),
+                "display_name": "矩阵测试",
+                "password": "Matrix-password-2026",
+                "grants": [{ "role": "grid_worker", "scope": g }],
+            }),
+        ),
+        ("PUT", "/api/v1/users/{id}/grants") => Sample {
+            method: "PUT",
+            uri: format!("/api/v1/users/{}/grants", side.target_user),
+            body: json!({ "grants": [{ "role": "grid_worker", "scope": g }] }),
+            // The user is an object: outside the scope it is not found.
+            acts: false,
+        },
+        ("GET", "/api/v1/audit") => read(path.into()),
+        ("GET", "/api/v1/stats") => read(format!("/api/v1/stats?unit={g}")),
+        ("GET", "/api/v1/units") => read(path.into()),
+        ("GET", "/api/v1/units/{code}") => read(format!("/api/v1/units/{g}")),
+        ("GET", "/api/v1/units/{code}/history") => read(format!("/api/v1/units/{g}/history")),
+        ("GET", "/api/v1/communities") => read(format!("/api/v1/communities?within={g}")),
+        ("GET", "/api/v1/grids") => read(format!("/api/v1/grids?within={g}")),
+        ("GET", "/api/v1/locate") => read(format!("/api/v1/locate?lat={lat}&lon={lon}")),
+        ("GET", "/api/v1/compounds") => read(format!("/api/v1/compounds?unit={g}")),
+        ("GET", "/api/v1/facilities") => read(format!("/api/v1/facilities?unit={g}")),
+        ("POST", "/api/v1/facilities") => {
+            act("POST", path, json!({ "category": "clinic", "name": format!("矩阵{role}{n}"), "lat": lat, "lon": lon }))
+        }
+        ("GET", "/api/v1/cameras") => read(format!("/api/v1/cameras?unit={g}")),
+        ("GET", "/api/v1/party-branches") => read(format!("/api/v1/party-branches?unit={g}")),
+        ("GET", "/api/v1/people") => read(format!("/api/v1/people?unit={g}")),
+        ("GET", "/api/v1/residents") => read(format!("/api/v1/residents?unit={g}")),
+        ("GET", "/api/v1/residents/{id}") => read(format!("/api/v1/residents/{}", side.resident)),
+        ("POST", "/api/v1/residents/{id}/unmask") => Sample {
+            method: "POST",
+            uri: format!("/api/v1/residents/{}/unmask", side.resident),
+            body: json!({ "reason": "授权矩阵测试" }),
+            acts: false,
+        },
+        _ => panic!("no sample request for {method} {path}: add one to the matrix"),
+    })
+}
+
+/// Routes whose object is not placed in the org tree: no outside variant.
+fn unscoped(path: &str) -> bool {
+    matches!(
+        path,
+        "/healthz"
+            | "/api/v1/openapi.json"
+            | "/api/v1/session"
+            | "/api/v1/me"
+            | "/api/v1/me/password"
+            | "/api/v1/tokens"
+            | "/api/v1/units"
+            | "/api/v1/audit"
+    )
+}
+
+fn expected(access: Access, role: Role, scope: &UnitCode, path: &str, inside: bool, acts: bool) -> Vec<StatusCode> {
+    let ok = vec![StatusCode::OK, StatusCode::CREATED, StatusCode::NO_CONTENT];
+    match access {
+        Access::Public | Access::Signed => ok,
+        Access::Need(p) if !role.has(p) => vec![StatusCode::FORBIDDEN],
+        // The audit log needs the auditor role over a whole district.
+        Access::Need(Permission::ReadAudit) => ok,
+        Access::Need(_) if unscoped(path) => ok,
+        Access::Need(_) => {
+            let grid = UnitCode::parse(if inside { IN_GRID } else { OUT_GRID }).unwrap();
+            if scope.contains(&grid) {
+                ok
+            } else if acts {
+                vec![StatusCode::FORBIDDEN]
+            } else {
+                vec![StatusCode::NOT_FOUND]
+            }
+        }
+    }
+}
+
+async fn user_in(app: &support::App, grid: &str, name: &str) -> i64 {
+    let admin = app.as_user("t-admin").await;
+    let body = json!({
+        "username": name,
+        "display_name": "矩阵对象",
+        "password": "Matrix-password-2026",
+        "grants": [{ "role": "grid_worker", "scope": grid }],
+    });
+    let (status, v) = admin.call("POST", "/api/v1/users", body).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    v["id"].as_i64().unwrap()
+}
+
+#[tokio::test]
+async fn every_route_every_role_inside_and_outside_its_scope() {
+    let app = writable_app().await;
+    let out_resident = {
+        let q = civicgrid_store::ListQuery::within(&UnitCode::parse("610304001001").unwrap());
+        app.store.residents(&q, None).await.unwrap().items[0].clone()
+    };
+    let inside = Side {
+        grid: IN_GRID,
+        point: grid_point(&app, IN_GRID).await,
+        resident: 0,
+        target_user: user_in(&app, IN_GRID, "matrix-target-in").await,
+    };
+    let outside = Side {
+        grid: OUT_GRID,
+        point: grid_point(&app, OUT_GRID).await,
+        resident: out_resident.id,
+        target_user: user_in(&app, OUT_GRID, "matrix-target-out").await,
+    };
+    // The inside resident must lie within every scope, the grid worker's too.
+    let inside = Side { resident: resident_in_grid(&app, IN_GRID).await.expect("residents in IN_GRID"), ..inside };
+
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for (n, (username, role, scope)) in ACCOUNTS.iter().enumerate() {
+        let scope = UnitCode::parse(scope).unwrap();
+        let client = app.as_user(username).await;
+        for route in ROUTES.iter().filter(|r| r.kind == Kind::Api) {
+            for (side, is_inside) in [(&inside, true), (&outside, false)] {
+                if !is_inside && unscoped(route.path) {
+                    continue;
+                }
+                let Some(s) = sample(route.method, route.path, side, username, n) else { continue };
+                if route.method == "DELETE" && route.path == "/api/v1/session" {
+                    continue;
+                }
+                let want = expected(route.access, *role, &scope, route.path, is_inside, s.acts);
+                let (status, v) = client.call(s.method, &s.uri, s.body.clone()).await;
+                checked += 1;
+                if !want.contains(&status) {
+                    failures.push(format!("{username} {} {} → {status}, want {want:?}: {v}", s.method, s.uri));
+                }
+                assert!(status.as_u16() < 500, "{username} {} {} → {status}: {v}", s.method, s.uri);
+            }
+        }
+        // Tokens: revoke one's own, and not another's.
+        let (_, t) = client.call("POST", "/api/v1/tokens", json!({ "name": "to revoke" })).await;
+        let id = t["id"].as_i64().unwrap();
+        let (status, _) = client.call("DELETE", &format!("/api/v1/tokens/{id}"), Value::Null).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{username} revokes own token");
+        let (status, _) = client.call("DELETE", &format!("/api/v1/tokens/{id}"), Value::Null).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{username} revokes it twice");
+        // Ending the session revokes the token it was made with.
+        let last = app.as_user(username).await;
+        let (status, _) = last.call("DELETE", "/api/v1/session", Value::Null).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        assert_eq!(last.get("/api/v1/me").await.0, StatusCode::UNAUTHORIZED, "{username}: the token is gone");
+    }
+    assert!(failures.is_empty(), "{} of {checked} answers were wrong:\n{}", failures.len(), failures.join("\n"));
+    assert!(checked > 400, "the matrix ran {checked} requests");
+
+    // Without signing in, only the public routes answer.
+    let anon = app.anonymous();
+    for route in ROUTES.iter().filter(|r| r.kind == Kind::Api) {
+        let Some(s) = sample(route.method, route.path, &inside, "t-admin", 99) else { continue };
+        let (status, v) = anon.call(s.method, &s.uri, s.body.clone()).await;
+        if route.access == Access::Public {
+            assert!(status.is_success(), "anonymous {} {} → {status}: {v}", s.method, s.uri);
+        } else {
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "anonymous {} {}: {v}", s.method, s.uri);
+        }
+    }
+}
+
+async fn grid_point(app: &support::App, grid: &str) -> (f64, f64) {
+    let unit = app.store.unit(&UnitCode::parse(grid).unwrap()).await.unwrap().unwrap();
+    let ring = unit.boundary.unwrap();
+    let (lon, lat) = ring.iter().take(4).fold((0.0, 0.0), |(x, y), [a, b]| (x + a / 4.0, y + b / 4.0));
+    (lat, lon)
+}
+
+async fn resident_in_grid(app: &support::App, grid: &str) -> Option<i64> {
+    let q = civicgrid_store::ListQuery::within(&UnitCode::parse(grid).unwrap());
+    app.store.residents(&q, None).await.unwrap().items.first().map(|r| r.id)
+}

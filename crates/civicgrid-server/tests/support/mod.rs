@@ -1,0 +1,188 @@
+//! What the HTTP tests share: a demo district written once per test binary,
+//! with one account per role, and a client that signs in and sends requests
+//! through the real router.
+#![allow(dead_code, reason = "each test binary uses a different part")]
+#![allow(clippy::unwrap_used, reason = "tests fail loudly on the first surprise")]
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use civicgrid_domain::{Grant, Role, UnitCode};
+use civicgrid_server::{AppState, router};
+use civicgrid_store::{Actor, KeyRing, NewUser};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use tower::ServiceExt;
+
+pub const PASSWORD: &str = "test-password-2026";
+
+/// One account per role, scoped like the demo's.
+pub const ACCOUNTS: &[(&str, Role, &str)] = &[
+    ("t-admin", Role::Admin, "610304"),
+    ("t-operator", Role::Operator, "610304"),
+    ("t-street", Role::StreetStaff, "610304003"),
+    ("t-community", Role::CommunityStaff, "610304003002"),
+    ("t-gridworker", Role::GridWorker, "610304003002006"),
+    ("t-responder", Role::Responder, "610304003002"),
+    ("t-leader", Role::Leader, "610304003002"),
+    ("t-inspector", Role::Inspector, "610304"),
+    ("t-auditor", Role::Auditor, "610304"),
+    ("t-resident", Role::Resident, "610304003002"),
+];
+
+pub fn keys_of(db: &Path) -> PathBuf {
+    PathBuf::from(format!("{}.keys", db.display()))
+}
+
+/// The demo district and the test accounts, written once per test binary.
+pub fn demo_db() -> &'static PathBuf {
+    static DB: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    &DB.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("demo.db");
+        let p = path.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Runtime::new().unwrap();
+            rt.block_on(async {
+                let keys = KeyRing::load_or_create(&keys_of(&p)).unwrap();
+                let store = civicgrid_store::open(p.to_str().unwrap(), keys).await.unwrap();
+                let system = Actor::system("test");
+                let bundle = civicgrid_demo::generate(civicgrid_demo::DEFAULT_SEED);
+                store.import_district(&bundle, &|_, _| {}, &system).await.unwrap();
+                store.set_setting("demo_seed", "1", &system).await.unwrap();
+                let hash = civicgrid_server::auth::password::hash(PASSWORD);
+                for (name, role, scope) in ACCOUNTS {
+                    let new = NewUser {
+                        username: (*name).into(),
+                        display_name: format!("测试 {name}"),
+                        password_hash: hash.clone(),
+                        grants: vec![Grant { role: *role, scope: UnitCode::parse(scope).unwrap() }],
+                    };
+                    store.create_user(&new, &system).await.unwrap();
+                }
+            });
+        })
+        .join()
+        .unwrap();
+        // Copies must not race a checkpoint: wait until the last connection
+        // has closed and folded the WAL into the file.
+        let wal = PathBuf::from(format!("{}-wal", path.display()));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while wal.exists() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert!(!wal.exists(), "the demo database did not close");
+        (dir, path)
+    })
+    .1
+}
+
+/// A copy of the pristine demo in a directory of its own.
+fn copy_demo() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("copy.db");
+    for ext in ["", ".keys"] {
+        std::fs::copy(format!("{}{ext}", demo_db().display()), format!("{}{ext}", path.display())).unwrap();
+    }
+    (dir, path)
+}
+
+/// The copy the tests of one binary share.
+fn shared_db() -> &'static PathBuf {
+    static DB: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    &DB.get_or_init(copy_demo).1
+}
+
+/// The application over a database, with its keys.
+pub struct App {
+    pub router: axum::Router,
+    pub store: std::sync::Arc<dyn civicgrid_store::Store>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+pub async fn app_on(path: &Path) -> (axum::Router, std::sync::Arc<dyn civicgrid_store::Store>) {
+    let keys = KeyRing::load_or_create(&keys_of(path)).unwrap();
+    let store = civicgrid_store::open(path.to_str().unwrap(), keys).await.unwrap();
+    // Tests sign in far more often than a person could; the limiter has its own test.
+    let state = AppState::load(store.clone())
+        .await
+        .unwrap()
+        .with_limits(civicgrid_server::auth::RateLimits::new(10_000, 10_000));
+    (router(state), store)
+}
+
+/// The shared demo, for tests that only read (sign-ins write a little).
+pub async fn app() -> App {
+    let (router, store) = app_on(shared_db()).await;
+    App { router, store, _dir: None }
+}
+
+/// A private copy of the demo, for a test that writes.
+pub async fn writable_app() -> App {
+    let (dir, path) = copy_demo();
+    let (router, store) = app_on(&path).await;
+    App { router, store, _dir: Some(dir) }
+}
+
+impl App {
+    pub async fn send(&self, req: Request<Body>) -> (StatusCode, Value) {
+        let res = self.router.clone().oneshot(req).await.unwrap();
+        let status = res.status();
+        let bytes = res.into_body().collect().await.unwrap().to_bytes();
+        let v = serde_json::from_slice(&bytes).unwrap_or_else(|_| json!({ "raw": String::from_utf8_lossy(&bytes) }));
+        (status, v)
+    }
+
+    /// Signs in through the API; the token for `as_user`.
+    pub async fn token(&self, username: &str) -> String {
+        let body = json!({ "username": username, "password": PASSWORD }).to_string();
+        let (status, v) = self.send(json_request("POST", "/api/v1/session", None, body)).await;
+        assert_eq!(status, StatusCode::OK, "sign-in of {username}: {v}");
+        v["token"].as_str().unwrap().to_owned()
+    }
+
+    /// A client signed in as `username`.
+    pub async fn as_user(&self, username: &str) -> Client<'_> {
+        Client { app: self, token: Some(self.token(username).await) }
+    }
+
+    pub fn anonymous(&self) -> Client<'_> {
+        Client { app: self, token: None }
+    }
+}
+
+pub fn json_request(method: &str, uri: &str, token: Option<&str>, body: String) -> Request<Body> {
+    let mut r = Request::builder().method(method).uri(uri).header(header::CONTENT_TYPE, "application/json");
+    if let Some(t) = token {
+        r = r.header(header::AUTHORIZATION, format!("Bearer {t}"));
+    }
+    r.body(Body::from(body)).unwrap()
+}
+
+pub struct Client<'a> {
+    pub app: &'a App,
+    pub token: Option<String>,
+}
+
+impl Client<'_> {
+    pub async fn get(&self, uri: &str) -> (StatusCode, Value) {
+        let mut r = Request::get(uri);
+        if let Some(t) = &self.token {
+            r = r.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        self.app.send(r.body(Body::empty()).unwrap()).await
+    }
+
+    pub async fn call(&self, method: &str, uri: &str, body: Value) -> (StatusCode, Value) {
+        self.app.send(json_request(method, uri, self.token.as_deref(), body.to_string())).await
+    }
+
+    pub async fn raw(&self, method: &str, uri: &str, body: impl Into<Body>, content_type: &str) -> (StatusCode, Value) {
+        let mut r = Request::builder().method(method).uri(uri).header(header::CONTENT_TYPE, content_type);
+        if let Some(t) = &self.token {
+            r = r.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        self.app.send(r.body(body.into()).unwrap()).await
+    }
+}

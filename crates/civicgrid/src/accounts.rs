@@ -1,0 +1,107 @@
+//! Accounts from the command line: the first administrator of a new
+//! installation, and the demo accounts of the demo district.
+
+use crate::Db as DbArgs;
+use anyhow::Context;
+use civicgrid_domain::access::{check_password, normalise_username};
+use civicgrid_domain::{Grant, Role, UnitCode};
+use civicgrid_server::auth::password;
+use civicgrid_store::{Actor, NewUser, Store};
+use std::io::BufRead;
+
+/// The demo accounts' password unless `--demo-password` says otherwise.
+pub const DEMO_PASSWORD: &str = "demo-password-2026";
+
+/// One account per role, scoped as the README lists them.
+pub const DEMO_ACCOUNTS: &[(&str, &str, Role, &str)] = &[
+    ("demo-admin", "演示·区管理员", Role::Admin, "610304"),
+    ("demo-operator", "演示·指挥中心值班员", Role::Operator, "610304"),
+    ("demo-street", "演示·千渭街道干部", Role::StreetStaff, "610304003"),
+    ("demo-community", "演示·铁道南社区干部", Role::CommunityStaff, "610304003002"),
+    ("demo-gridworker", "演示·铁道南第6网格网格员", Role::GridWorker, "610304003002006"),
+    ("demo-responder", "演示·街巷骑士", Role::Responder, "610304003002"),
+    ("demo-leader", "演示·包联领导", Role::Leader, "610304003002"),
+    ("demo-inspector", "演示·考核员", Role::Inspector, "610304"),
+    ("demo-auditor", "演示·审计员", Role::Auditor, "610304"),
+    ("demo-resident", "演示·居民", Role::Resident, "610304003002"),
+];
+
+#[derive(Debug, clap::Subcommand)]
+pub enum UserCommand {
+    /// Create a user; the password is read from standard input (one line).
+    Create {
+        #[command(flatten)]
+        db: DbArgs,
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        display_name: Option<String>,
+        /// admin, operator, street_staff, community_staff, grid_worker,
+        /// responder, leader, inspector, auditor or resident.
+        #[arg(long)]
+        role: String,
+        /// The unit code the role reaches (and everything below it).
+        #[arg(long)]
+        scope: String,
+    },
+}
+
+pub async fn run(cmd: UserCommand) -> anyhow::Result<()> {
+    match cmd {
+        UserCommand::Create { db, username, display_name, role, scope } => {
+            let username = normalise_username(&username)?;
+            let role: Role = role.parse().map_err(anyhow::Error::msg)?;
+            let scope = UnitCode::parse(&scope)?;
+            eprintln!("password for {username} (one line on standard input):");
+            let mut password = String::new();
+            std::io::stdin().lock().read_line(&mut password).context("could not read the password")?;
+            let password = password.trim_end_matches(['\r', '\n']).to_owned();
+            check_password(&username, &password)?;
+            let store = db.open().await?;
+            if store.unit(&scope).await?.is_none() {
+                anyhow::bail!("unit {scope} does not exist in {}", db.database);
+            }
+            let new = NewUser {
+                display_name: display_name.unwrap_or_else(|| username.clone()),
+                username,
+                password_hash: password::hash(&password),
+                grants: vec![Grant { role, scope }],
+            };
+            let user = store.create_user(&new, &Actor::system("user create")).await?;
+            println!("created user {} (id {}) as {} over {}", user.username, user.id, role, new.grants[0].scope);
+        }
+    }
+    Ok(())
+}
+
+/// Creates the demo accounts that do not exist yet and prints them all.
+pub async fn ensure_demo_accounts(store: &dyn Store, demo_password: &str) -> anyhow::Result<()> {
+    println!("demo accounts (synthetic), password {demo_password:?}:");
+    ensure(store, demo_password, true).await
+}
+
+/// The same without printing, for benchmarks.
+pub async fn ensure_demo_accounts_quietly(store: &dyn Store, demo_password: &str) -> anyhow::Result<()> {
+    ensure(store, demo_password, false).await
+}
+
+async fn ensure(store: &dyn Store, demo_password: &str, print: bool) -> anyhow::Result<()> {
+    let hash = password::hash(demo_password);
+    for (username, display_name, role, scope) in DEMO_ACCOUNTS {
+        check_password(username, demo_password).with_context(|| format!("the demo password for {username}"))?;
+        if store.user_by_name(username).await?.is_none() {
+            let scope = UnitCode::parse(scope)?;
+            let new = NewUser {
+                username: (*username).to_owned(),
+                display_name: (*display_name).to_owned(),
+                password_hash: hash.clone(),
+                grants: vec![Grant { role: *role, scope }],
+            };
+            store.create_user(&new, &Actor::system("demo")).await?;
+        }
+        if print {
+            println!("  {username:<16} {:<16} {scope}", role.as_str());
+        }
+    }
+    Ok(())
+}

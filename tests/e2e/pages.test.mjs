@@ -1,5 +1,7 @@
 // Browser tests of the CivicGrid pages against a running server (CIVICGRID_URL),
 // in Debian's Chromium through playwright-core. Run with scripts/e2e.
+// Every page needs a signed-in user: each demo account signs in once through
+// the real sign-in form and its cookies are reused by the tests that act as it.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
@@ -10,6 +12,11 @@ const BASE = (process.env.CIVICGRID_URL || "").replace(/\/$/, "");
 const SHOTS = fileURLToPath(new URL("../../target/screenshots/", import.meta.url));
 
 let browser;
+const PASSWORD = "demo-password-2026";
+/// Cookies of each demo account after signing in, by username.
+const sessions = new Map();
+/// The reason demo-community gives for seeing a resident in full; the auditor looks for it.
+const UNMASK_REASON = "入户走访核实身份 e2e-" + Date.now();
 
 before(async () => {
   assert.ok(BASE, "set CIVICGRID_URL to the server under test, e.g. http://127.0.0.1:8080");
@@ -27,15 +34,47 @@ after(async () => {
   await browser?.close();
 });
 
-async function api(path) {
-  const r = await fetch(BASE + path);
-  assert.equal(r.status, 200, `${path} answered ${r.status}`);
+/// A JSON API read with the page's cookies (the signed-in user's session).
+async function api(page, path) {
+  const r = await page.request.get(BASE + path);
+  assert.equal(r.status(), 200, `${path} answered ${r.status()}`);
   return r.json();
 }
 
-/// A fresh browser context (own cookies) and page, Chinese unless asked otherwise.
+/// Fills and sends the sign-in form on `page`; resolves with the answer to the POST.
+async function signIn(page, username, password = PASSWORD) {
+  if (!page.url().includes("/login")) await page.goto(BASE + "/login");
+  await page.fill('#login-form input[name="username"]', username);
+  await page.fill('#login-form input[name="password"]', password);
+  const [response] = await Promise.all([
+    page.waitForNavigation(),
+    page.click('#login-form button[type="submit"]'),
+  ]);
+  return response;
+}
+
+/// The cookies of `username` signed in through the form (once per run).
+async function sessionOf(username) {
+  if (!sessions.has(username)) {
+    const context = await browser.newContext({ locale: "zh-CN" });
+    try {
+      const page = await context.newPage();
+      await signIn(page, username);
+      assert.ok(!new URL(page.url()).pathname.startsWith("/login"), `${username} signed in: ${page.url()}`);
+      sessions.set(username, await context.storageState());
+    } finally {
+      await context.close();
+    }
+  }
+  return sessions.get(username);
+}
+
+/// A fresh browser context and page, Chinese unless asked otherwise, signed in
+/// as `user` (demo-admin by default; `user: null` for an anonymous visitor).
 async function open(t, options = {}) {
-  const context = await browser.newContext({ locale: "zh-CN", viewport: { width: 1440, height: 900 }, ...options });
+  const { user = "demo-admin", ...rest } = options;
+  const storageState = user ? await sessionOf(user) : undefined;
+  const context = await browser.newContext({ locale: "zh-CN", viewport: { width: 1440, height: 900 }, storageState, ...rest });
   t.after(() => context.close());
   const page = await context.newPage();
   const errors = [];
@@ -51,8 +90,8 @@ async function waitForMap(page) {
 const digits = (s) => Number(String(s).replace(/[^\d]/g, ""));
 
 test("the overview shows the same counts as the API, on a map of the 16 communities", async (t) => {
-  const stats = await api("/api/v1/stats");
   const page = await open(t);
+  const stats = await api(page, "/api/v1/stats");
   const response = await page.goto(BASE + "/");
   assert.equal(response.status(), 200);
   assert.equal(await page.getAttribute("html", "lang"), "zh-CN");
@@ -105,7 +144,7 @@ test("the communities table sorts by a column and leads to the community page", 
   const name = (await link.textContent()).trim();
   await Promise.all([page.waitForURL(/\/units\/\d{12}$/), link.click()]);
   const code = page.url().split("/").pop();
-  const unit = await api(`/api/v1/units/${code}`);
+  const unit = await api(page, `/api/v1/units/${code}`);
   assert.equal((await page.textContent("#unit-name")).trim(), name);
   assert.equal(Number(await page.getAttribute('[data-stat="grids"] .stat-value', "data-value")), unit.stats.grids);
   assert.equal(digits(await page.textContent('[data-stat="grids"] .stat-value')), unit.stats.grids);
@@ -123,12 +162,12 @@ test("a grid page shows its code, boundary, places and grid worker", async (t) =
   const code = page.url().split("/").pop();
   assert.equal((await page.textContent("#unit-code")).trim(), code);
 
-  const workers = await api(`/api/v1/people?unit=${code}&role=grid_worker`);
+  const workers = await api(page, `/api/v1/people?unit=${code}&role=grid_worker`);
   assert.ok(workers.items.length >= 1, "the demo gives every grid a grid worker");
   const names = await page.$$eval("#workers-table .worker-name", (tds) => tds.map((td) => td.textContent.trim()));
   assert.deepEqual(names, workers.items.map((p) => p.name));
 
-  const cameras = await api(`/api/v1/cameras?unit=${code}&limit=1000`);
+  const cameras = await api(page, `/api/v1/cameras?unit=${code}&limit=1000`);
   assert.equal(await page.locator("#cameras tbody tr:not(.empty)").count(), cameras.items.length);
   await waitForMap(page);
   assert.equal(await page.getAttribute(".map", "data-drawn-outline"), "1");
@@ -181,7 +220,7 @@ test("a malformed code shows a 400 page and an unknown unit a 404 page", async (
 test("the locate form finds the grid of a point and explains a miss", async (t) => {
   const page = await open(t);
   await page.goto(BASE + "/");
-  const expected = await api("/api/v1/locate?lat=34.36&lon=107.37");
+  const expected = await api(page, "/api/v1/locate?lat=34.36&lon=107.37");
   await page.fill('#locate input[name="lat"]', "34.36");
   await page.fill('#locate input[name="lon"]', "107.37");
   await page.click('#locate button[type="submit"]');
@@ -190,8 +229,8 @@ test("the locate form finds the grid of a point and explains a miss", async (t) 
   assert.equal(await found.getAttribute("data-grid"), expected.grid.code);
   assert.equal(await found.getAttribute("href"), `/units/${expected.grid.code}`);
 
-  const miss = await fetch(BASE + "/api/v1/locate?lat=34.36&lon=107.60");
-  assert.equal(miss.status, 404);
+  const miss = await page.request.get(BASE + "/api/v1/locate?lat=34.36&lon=107.60");
+  assert.equal(miss.status(), 404);
   const { error } = await miss.json();
   await page.fill('#locate input[name="lon"]', "107.60");
   await page.click('#locate button[type="submit"]');
@@ -210,4 +249,203 @@ test("the overview fits a phone without sideways scrolling", async (t) => {
   }));
   assert.ok(scroll <= client, `page is ${scroll}px wide in a ${client}px viewport`);
   await page.screenshot({ path: SHOTS + "overview-phone.png", fullPage: true });
+});
+
+// ---- Accounts, roles and scopes ----
+
+test("signing in with a wrong password shows the error, in Chinese by default", async (t) => {
+  const page = await open(t, { user: null });
+  const first = await page.goto(BASE + "/account");
+  assert.equal(first.status(), 200);
+  assert.equal(new URL(page.url()).pathname, "/login", "a protected page sends an anonymous visitor to sign in");
+  assert.equal(new URL(page.url()).searchParams.get("next"), "/account");
+  assert.equal(await page.getAttribute("html", "lang"), "zh-CN");
+  assert.equal((await page.textContent("#login-title")).trim(), "登录");
+  assert.equal(await page.locator("#who").count(), 0, "nobody is signed in");
+  assert.equal(await page.locator(".main-nav a").count(), 0, "no navigation before sign-in");
+  await page.screenshot({ path: SHOTS + "login-zh.png", fullPage: true });
+
+  const response = await signIn(page, "demo-inspector", "not-the-password-2026");
+  assert.equal(response.status(), 401);
+  assert.equal((await page.textContent("#login-error")).trim(), "用户名或密码错误。");
+  assert.equal(await page.inputValue('#login-form input[name="username"]'), "demo-inspector", "the username is kept");
+  assert.equal(await page.inputValue('#login-form input[name="next"]'), "/account", "so is where to go next");
+  await page.screenshot({ path: SHOTS + "login-error-zh.png", fullPage: true });
+});
+
+test("demo-admin signs in through the form, signs out, and is asked to sign in again", async (t) => {
+  const page = await open(t, { user: null });
+  await page.goto(BASE + "/login");
+  await signIn(page, "demo-admin");
+  assert.equal(new URL(page.url()).pathname, "/");
+  assert.equal((await page.textContent("#unit-name")).trim(), "陈仓区");
+  assert.ok((await page.textContent("#who .who-name")).trim().length > 0, "the header names the user");
+  const csrf = await page.getAttribute('meta[name="csrf-token"]', "content");
+  assert.ok(csrf && csrf.length >= 32, "a signed-in page carries its CSRF token");
+  assert.equal(await page.getAttribute('#who input[name="csrf"]', "value"), csrf);
+
+  await Promise.all([page.waitForURL(/\/login/), page.click("#sign-out")]);
+  assert.equal((await page.textContent("#flash")).trim(), "您已退出登录。");
+  const cookies = await page.context().cookies();
+  assert.ok(!cookies.some((c) => c.name === "cg_session" && c.value), "the session cookie is gone");
+
+  await page.goto(BASE + "/units/610304003");
+  assert.equal(new URL(page.url()).pathname, "/login");
+  assert.equal(new URL(page.url()).searchParams.get("next"), "/units/610304003");
+  const api401 = await page.request.get(BASE + "/api/v1/stats");
+  assert.equal(api401.status(), 401, "the API refuses the signed-out browser too");
+});
+
+test("demo-community sees 铁道南's residents masked and nothing of other communities", async (t) => {
+  const page = await open(t, { user: "demo-community" });
+  const home = await page.goto(BASE + "/");
+  assert.equal(home.status(), 200);
+  assert.equal((await page.textContent("#unit-name")).trim(), "铁道南社区");
+  assert.equal((await page.textContent("#unit-code")).trim(), "610304003002");
+  const listed = await api(page, "/api/v1/residents?limit=1");
+  assert.ok(listed.total > 0, "the community has residents");
+  assert.equal(Number(await page.textContent("#h-residents + .count").then((s) => s.replace(/[^\d]/g, ""))), listed.total);
+  const ids = await page.$$eval("#residents-table tbody tr[data-resident] .id-number", (tds) => tds.map((td) => td.textContent.trim()));
+  const phones = await page.$$eval("#residents-table tbody tr[data-resident] .phone", (tds) => tds.map((td) => td.textContent.trim()));
+  assert.equal(ids.length, Math.min(200, listed.total), "one batch of residents is on the page");
+  assert.ok(ids.every((id) => id.length === 18 && id.includes("*")), `ID numbers are masked: ${ids.slice(0, 3)}`);
+  assert.ok(phones.filter(Boolean).every((p) => p.includes("*")), "phone numbers are masked");
+  assert.equal(await page.locator("#residents-table tbody tr:not([hidden])").count(), 20, "the table pages through them");
+  // Breadcrumbs above the scope are names, not links to pages the user may not open.
+  assert.equal(await page.locator(".crumbs a").count(), 0);
+  await page.screenshot({ path: SHOTS + "community-residents.png", fullPage: true });
+
+  const other = await page.goto(BASE + "/units/610304003003");
+  assert.equal(other.status(), 404);
+  assert.equal((await page.textContent("#error-title")).trim(), "未找到");
+  const street = await page.goto(BASE + "/units/610304003");
+  assert.equal(street.status(), 404, "the street above is outside the scope too");
+  const viaApi = await page.request.get(BASE + "/api/v1/residents?unit=610304003003");
+  assert.equal(viaApi.status(), 404, "the API with the page's cookies says the same");
+});
+
+test("demo-community sees one resident in full after giving a reason", async (t) => {
+  const page = await open(t, { user: "demo-community" });
+  await page.goto(BASE + "/");
+  const row = page.locator("#residents-table tbody tr[data-resident]").first();
+  const id = await row.getAttribute("data-resident");
+  assert.match(await row.locator(".id-number").textContent(), /\*/);
+  await row.locator("button[data-unmask]").click();
+  const dialog = page.locator("#unmask-dialog");
+  await dialog.waitFor({ state: "visible" });
+  await page.screenshot({ path: SHOTS + "unmask-dialog.png" });
+  await dialog.locator('input[name="reason"]').fill(UNMASK_REASON);
+  await dialog.locator('button[type="submit"]').click();
+  const full = page.locator(`#residents-table tr[data-resident="${id}"] .id-number.unmasked`);
+  await full.waitFor();
+  const number = (await full.textContent()).trim();
+  assert.equal(number.length, 18, number);
+  assert.ok(!number.includes("*"), `the full number: ${number}`);
+  assert.ok(!(await dialog.isVisible()), "the dialog closes");
+
+  // Without the CSRF header the same request is refused, cookies or not.
+  const bare = await page.request.post(BASE + `/api/v1/residents/${id}/unmask`, { data: { reason: "no token here" } });
+  assert.equal(bare.status(), 403);
+});
+
+test("demo-gridworker's navigation has no user administration or audit log", async (t) => {
+  const page = await open(t, { user: "demo-gridworker" });
+  await page.goto(BASE + "/");
+  const me = await api(page, "/api/v1/me");
+  assert.equal(me.grants[0].role, "grid_worker");
+  assert.match(me.grants[0].scope, /^610304003002\d{3}$/, "a grid of 铁道南");
+  assert.equal((await page.textContent("#unit-code")).trim(), me.grants[0].scope, "home is the worker's own grid");
+  const hrefs = await page.$$eval(".main-nav a", (as) => as.map((a) => a.getAttribute("href")));
+  assert.ok(hrefs.includes("/account"), `nav: ${hrefs}`);
+  assert.ok(!hrefs.includes("/users") && !hrefs.includes("/audit"), `nav: ${hrefs}`);
+  assert.ok((await page.locator("#residents-table tbody tr[data-resident]").count()) > 0, "the grid's residents");
+  const users = await page.goto(BASE + "/users");
+  assert.equal(users.status(), 403);
+  assert.equal((await page.textContent("#error-title")).trim(), "无权操作");
+});
+
+test("demo-auditor lands on the audit log and finds the reasoned view of personal data", async (t) => {
+  const page = await open(t, { user: "demo-auditor" });
+  await page.goto(BASE + "/");
+  assert.equal(new URL(page.url()).pathname, "/audit");
+  const hrefs = await page.$$eval(".main-nav a", (as) => as.map((a) => a.getAttribute("href")));
+  assert.deepEqual(hrefs, ["/audit", "/account"]);
+  assert.ok((await page.locator("#audit-table tbody tr[data-action]").count()) > 0);
+  assert.match(await page.textContent("#audit-table thead"), /UTC\+8/);
+
+  await page.fill('#audit-filter input[name="action"]', "view_personal_data");
+  await Promise.all([page.waitForURL(/action=view_personal_data/), page.click('#audit-filter button[type="submit"]')]);
+  const rows = await page.$$eval("#audit-table tbody tr[data-action]", (trs) =>
+    trs.map((tr) => ({ action: tr.dataset.action, actor: tr.cells[2].textContent.trim(), reason: tr.querySelector(".reason").textContent.trim() })),
+  );
+  assert.ok(rows.length > 0 && rows.every((r) => r.action === "view_personal_data"), JSON.stringify(rows));
+  assert.ok(rows.some((r) => r.reason === UNMASK_REASON && r.actor === "demo-community"), JSON.stringify(rows));
+  await page.screenshot({ path: SHOTS + "audit.png", fullPage: true });
+});
+
+test("a form posted without its CSRF token is refused with 403", async (t) => {
+  const page = await open(t);
+  await page.goto(BASE + "/account");
+  const form = { current: PASSWORD, new: "Another-pass-2027!", repeat: "Another-pass-2027!" };
+  const bare = await page.request.post(BASE + "/account/password", { form, maxRedirects: 0 });
+  assert.equal(bare.status(), 403);
+  const wrong = await page.request.post(BASE + "/account/password", { form: { ...form, csrf: "forged" }, maxRedirects: 0 });
+  assert.equal(wrong.status(), 403);
+  // The session is untouched: the page still works.
+  assert.equal((await page.goto(BASE + "/account")).status(), 200);
+});
+
+test("the account page shows the grants, checks a password change and makes a token once", async (t) => {
+  const page = await open(t);
+  await page.goto(BASE + "/account");
+  assert.equal((await page.textContent("#account-username")).trim(), "demo-admin");
+  assert.match(await page.textContent("#grants"), /系统管理员/);
+
+  await page.fill('#password-form input[name="current"]', "not-my-password-2026");
+  await page.fill('#password-form input[name="new"]', "Another-pass-2027!");
+  await page.fill('#password-form input[name="repeat"]', "Another-pass-2027!");
+  await Promise.all([page.waitForNavigation(), page.click('#password-form button[type="submit"]')]);
+  assert.ok((await page.textContent("#password-error")).trim().startsWith("当前密码错误。"));
+
+  await page.goto(BASE + "/account");
+  await page.fill('#token-form input[name="name"]', "e2e script");
+  await page.fill('#token-form input[name="days"]', "30");
+  await Promise.all([page.waitForNavigation(), page.click('#token-form button[type="submit"]')]);
+  const secret = (await page.textContent("#new-token-secret")).trim();
+  assert.equal(secret.length, 43);
+  const me = await page.request.get(BASE + "/api/v1/me", { headers: { Authorization: `Bearer ${secret}` } });
+  assert.equal(me.status(), 200, "the new token works");
+  const row = page.locator("#tokens-table tbody tr[data-token]").filter({ hasText: "e2e script" }).first();
+  assert.ok(await row.isVisible());
+  await page.screenshot({ path: SHOTS + "account.png", fullPage: true });
+
+  await Promise.all([page.waitForURL(/flash=flash\.token_revoked/), row.locator("button").click()]);
+  assert.equal((await page.textContent("#flash")).trim(), "令牌已吊销。");
+  const after = await page.request.get(BASE + "/api/v1/me", { headers: { Authorization: `Bearer ${secret}` } });
+  assert.equal(after.status(), 401, "the revoked token no longer works");
+  await page.goto(BASE + "/account");
+  assert.equal(await page.locator("#new-token-secret").count(), 0, "the secret is not shown again");
+});
+
+test("an administrator lists the users of the district and adds one", async (t) => {
+  const page = await open(t);
+  await page.goto(BASE + "/users");
+  const names = await page.$$eval("#users-table tbody tr[data-username]", (trs) => trs.map((tr) => tr.dataset.username));
+  for (const u of ["demo-admin", "demo-community", "demo-gridworker", "demo-auditor"]) assert.ok(names.includes(u), `${u} in ${names}`);
+  await page.screenshot({ path: SHOTS + "users.png", fullPage: true });
+
+  const username = "e2e-" + Date.now().toString(36);
+  await page.fill('#user-form input[name="username"]', username);
+  await page.fill('#user-form input[name="display_name"]', "测试网格员");
+  await page.fill('#user-form input[name="password"]', "simplepassword");
+  await page.selectOption('#user-form select[name="role"]', "grid_worker");
+  await page.fill('#user-form input[name="scope"]', "610304003002001");
+  await Promise.all([page.waitForNavigation(), page.click('#user-form button[type="submit"]')]);
+  assert.match(await page.textContent("#user-error"), /密码太简单/);
+  assert.equal(await page.inputValue('#user-form input[name="username"]'), username, "the form comes back filled in");
+
+  await page.fill('#user-form input[name="password"]', "Grid-worker-2026!");
+  await Promise.all([page.waitForURL(/flash=flash\.user_created/), page.click('#user-form button[type="submit"]')]);
+  assert.equal((await page.textContent("#flash")).trim(), "用户已创建。");
+  assert.equal(await page.locator(`#users-table tr[data-username="${username}"]`).count(), 1);
 });

@@ -225,10 +225,11 @@ pub async fn authorize(State(state): State<AppState>, req: Request, next: Next) 
             Err(r) => return r,
         };
         req = rebuilt;
-        let ok = matches!((&expected, &presented), (Some(e), Some(p)) if same(e, p));
+        let matches = matches!((&expected, &presented), (Some(e), Some(p)) if same(e, p));
         // A JSON client with no cookies at all is not a CSRF risk (nothing ambient to abuse).
-        let cookieless = expected.is_none() && !req.headers().contains_key(header::COOKIE);
-        if !ok && !(cookieless && spec.kind == Kind::Api) {
+        let cookieless_api =
+            expected.is_none() && !req.headers().contains_key(header::COOKIE) && spec.kind == Kind::Api;
+        if !(matches || cookieless_api) {
             let why = "the CSRF token is missing or wrong; reload the page";
             return deny(spec.kind, StatusCode::FORBIDDEN, why, &req.into_parts().0);
         }

@@ -135,6 +135,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// A session that exists and has not expired.
     async fn session(&self, id_hash: &str) -> Result<Option<SessionRecord>>;
     async fn delete_session(&self, id_hash: &str) -> Result<()>;
+    /// A live session and the user holding it, in one round trip (every page
+    /// request asks this).
+    async fn session_holder(&self, id_hash: &str) -> Result<Option<(SessionRecord, UserRecord)>>;
 
     /// Stores a token by the SHA-256 of its secret; audited.
     async fn create_token(
@@ -147,6 +150,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<TokenRecord>;
     /// The token with this hash, revoked or not; the caller decides.
     async fn token_by_hash(&self, token_hash: &str) -> Result<Option<TokenRecord>>;
+    /// The token with this hash and the user holding it, in one round trip
+    /// (every API request asks this).
+    async fn token_holder(&self, token_hash: &str) -> Result<Option<(TokenRecord, UserRecord)>>;
     async fn tokens(&self, user_id: i64) -> Result<Vec<TokenRecord>>;
     /// False when the user has no such live token.
     async fn revoke_token(&self, user_id: i64, token_id: i64, by: &Actor) -> Result<bool>;

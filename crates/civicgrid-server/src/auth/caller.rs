@@ -14,6 +14,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use civicgrid_domain::Principal;
 use civicgrid_store::{Actor, StoreError};
+
 use std::net::SocketAddr;
 
 /// How the caller proved who they are.
@@ -66,13 +67,12 @@ impl From<StoreError> for Refused {
     }
 }
 
-async fn principal_of(state: &AppState, user_id: i64) -> Result<Option<(Principal, String)>, StoreError> {
-    Ok(state
-        .store
-        .user(user_id)
-        .await?
-        .filter(|u| !u.disabled)
-        .map(|u| (Principal { user_id: u.id, username: u.username, grants: u.grants }, u.display_name)))
+/// The principal of an enabled user.
+fn principal_of(user: civicgrid_store::UserRecord) -> Option<(Principal, String)> {
+    if user.disabled {
+        return None;
+    }
+    Some((Principal { user_id: user.id, username: user.username, grants: user.grants }, user.display_name))
 }
 
 /// The caller a request's credentials name, if any. A bearer token that is
@@ -87,7 +87,8 @@ async fn resolve(state: &AppState, headers: &HeaderMap, ip: Option<String>) -> R
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim)
             .ok_or(Refused::Token("the Authorization header must be `Bearer TOKEN`"))?;
-        let token = state.store.token_by_hash(&sha256_hex(secret)).await?.ok_or(Refused::Token("unknown token"))?;
+        let (token, user) =
+            state.store.token_holder(&sha256_hex(secret)).await?.ok_or(Refused::Token("unknown token"))?;
         if token.revoked_at.is_some() {
             return Err(Refused::Token("this token has been revoked"));
         }
@@ -98,14 +99,13 @@ async fn resolve(state: &AppState, headers: &HeaderMap, ip: Option<String>) -> R
         if token.last_used_at.is_none_or(|t| now.duration_since(t).as_secs() >= 60) {
             state.store.touch_token(token.id).await?;
         }
-        let (principal, display_name) =
-            principal_of(state, token.user_id).await?.ok_or(Refused::Token("the token's account is disabled"))?;
+        let (principal, display_name) = principal_of(user).ok_or(Refused::Token("the token's account is disabled"))?;
         return Ok(Some(Caller { principal, display_name, via: Via::Token { id: token.id }, ip }));
     }
     if let Some(secret) = cookie(headers, SESSION_COOKIE) {
         let id_hash = sha256_hex(secret);
-        if let Some(session) = state.store.session(&id_hash).await?
-            && let Some((principal, display_name)) = principal_of(state, session.user_id).await?
+        if let Some((session, user)) = state.store.session_holder(&id_hash).await?
+            && let Some((principal, display_name)) = principal_of(user)
         {
             return Ok(Some(Caller {
                 principal,

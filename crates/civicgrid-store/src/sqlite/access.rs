@@ -72,6 +72,27 @@ async fn insert_grants(conn: &mut SqliteConnection, user_id: i64, grants: &[Gran
     Ok(())
 }
 
+/// The user columns plus the grants as `role:scope,…`, for one-query lookups
+/// of who holds a token or a session.
+const HOLDER: &str = "u.*, (SELECT group_concat(g.role || ':' || g.scope_code, ',') FROM user_grants g \
+                      WHERE g.user_id = u.id) AS grant_list";
+
+fn holder_from_row(r: &SqliteRow) -> Result<UserRecord> {
+    let list: Option<String> = r.try_get("grant_list")?;
+    let mut grants = list
+        .as_deref()
+        .unwrap_or("")
+        .split(',')
+        .filter(|g| !g.is_empty())
+        .map(|g| {
+            let (role, scope) = g.split_once(':').ok_or_else(|| StoreError::Corrupt(format!("grant {g:?}")))?;
+            Ok(Grant { role: parse_enum(role)?, scope: parse_code(scope)? })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    grants.sort_by(|a, b| (a.scope.as_str(), a.role).cmp(&(b.scope.as_str(), b.role)));
+    user_from_row(r, grants)
+}
+
 async fn load_user(conn: &mut SqliteConnection, id: i64) -> Result<Option<UserRecord>> {
     let Some(row) = sqlx::query("SELECT * FROM users WHERE id = ?").bind(id).fetch_optional(&mut *conn).await? else {
         return Ok(None);
@@ -281,6 +302,55 @@ impl SqliteStore {
                 csrf_token: r.try_get("csrf_token")?,
                 expires_at: parse_ts(r.try_get("expires_at")?)?,
             })
+        })
+        .transpose()
+    }
+
+    /// A live session and its user, in one query.
+    pub(super) async fn session_and_holder(&self, id_hash: &str) -> Result<Option<(SessionRecord, UserRecord)>> {
+        let row = sqlx::query(&format!(
+            "SELECT s.id_hash, s.csrf_token, s.expires_at AS s_expires_at, {HOLDER} \
+             FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id_hash = ? AND s.expires_at > ?"
+        ))
+        .bind(id_hash)
+        .bind(now_text())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            let user = holder_from_row(&r)?;
+            let session = SessionRecord {
+                id_hash: r.try_get("id_hash")?,
+                user_id: user.id,
+                csrf_token: r.try_get("csrf_token")?,
+                expires_at: parse_ts(r.try_get("s_expires_at")?)?,
+            };
+            Ok((session, user))
+        })
+        .transpose()
+    }
+
+    /// A token (revoked or not) and its user, in one query.
+    pub(super) async fn token_and_holder(&self, token_hash: &str) -> Result<Option<(TokenRecord, UserRecord)>> {
+        let row = sqlx::query(&format!(
+            "SELECT t.id AS t_id, t.name AS t_name, t.created_at AS t_created_at, t.expires_at AS t_expires_at, \
+             t.last_used_at AS t_last_used_at, t.revoked_at AS t_revoked_at, {HOLDER} \
+             FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = ?"
+        ))
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            let user = holder_from_row(&r)?;
+            let token = TokenRecord {
+                id: r.try_get("t_id")?,
+                user_id: user.id,
+                name: r.try_get("t_name")?,
+                created_at: parse_ts(r.try_get("t_created_at")?)?,
+                expires_at: opt_ts(&r, "t_expires_at")?,
+                last_used_at: opt_ts(&r, "t_last_used_at")?,
+                revoked_at: opt_ts(&r, "t_revoked_at")?,
+            };
+            Ok((token, user))
         })
         .transpose()
     }

@@ -1035,6 +1035,10 @@ impl Store for SqliteStore {
         self.remove_session(id_hash).await
     }
 
+    async fn session_holder(&self, id_hash: &str) -> Result<Option<(SessionRecord, UserRecord)>> {
+        self.session_and_holder(id_hash).await
+    }
+
     async fn create_token(
         &self,
         user_id: i64,
@@ -1048,6 +1052,10 @@ impl Store for SqliteStore {
 
     async fn token_by_hash(&self, token_hash: &str) -> Result<Option<TokenRecord>> {
         self.token_hashed(token_hash).await
+    }
+
+    async fn token_holder(&self, token_hash: &str) -> Result<Option<(TokenRecord, UserRecord)>> {
+        self.token_and_holder(token_hash).await
     }
 
     async fn tokens(&self, user_id: i64) -> Result<Vec<TokenRecord>> {

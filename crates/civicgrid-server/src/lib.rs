@@ -179,6 +179,27 @@ pub async fn access_check_cost(
     Ok((with, without))
 }
 
+/// Milliseconds per `POST /api/v1/session` through the real router: argon2id,
+/// the lockout bookkeeping, the audit entry and the new token. For `civicgrid bench`.
+#[doc(hidden)]
+pub async fn sign_in_cost(state: AppState, username: &str, password: &str, times: u32) -> Result<f64, String> {
+    use tower::ServiceExt;
+    let app = router(state.with_limits(auth::RateLimits::new(u32::MAX, u32::MAX)));
+    let body = serde_json::json!({ "username": username, "password": password }).to_string();
+    let t = std::time::Instant::now();
+    for _ in 0..times {
+        let req = axum::http::Request::post("/api/v1/session")
+            .header(axum::http::header::CONTENT_TYPE, "application/json")
+            .body(axum::body::Body::from(body.clone()))
+            .map_err(|e| e.to_string())?;
+        let res = app.clone().oneshot(req).await.map_err(|e| e.to_string())?;
+        if !res.status().is_success() {
+            return Err(format!("sign-in answered {}", res.status()));
+        }
+    }
+    Ok(t.elapsed().as_secs_f64() * 1e3 / f64::from(times.max(1)))
+}
+
 /// Serves `router` on `listener` until `shutdown` completes, then lets open
 /// requests finish.
 pub async fn serve(

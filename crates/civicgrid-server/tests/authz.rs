@@ -221,6 +221,83 @@ async fn every_route_every_role_inside_and_outside_its_scope() {
     }
 }
 
+/// Pages, as a browser signed in as each role would load them (the bearer
+/// token stands in for the session cookie: the middleware treats both alike).
+#[tokio::test]
+async fn every_page_every_role_inside_and_outside_its_scope() {
+    let app = writable_app().await;
+    let inside = grid_point(&app, IN_GRID).await;
+    let outside = grid_point(&app, OUT_GRID).await;
+    let ok = |s: StatusCode| s == StatusCode::OK || s == StatusCode::SEE_OTHER;
+    let mut failures = Vec::new();
+    for (username, role, scope) in ACCOUNTS {
+        let scope = UnitCode::parse(scope).unwrap();
+        let client = app.as_user(username).await;
+        for route in ROUTES.iter().filter(|r| r.kind == Kind::Page) {
+            let sides: Vec<(String, bool)> = match (route.method, route.path) {
+                ("GET", "/") => vec![("/".into(), true)],
+                ("GET", "/units/{code}") => {
+                    vec![(format!("/units/{IN_GRID}"), true), (format!("/units/{OUT_GRID}"), false)]
+                }
+                ("GET", "/locate") => vec![
+                    (format!("/locate?lat={}&lon={}", inside.0, inside.1), true),
+                    (format!("/locate?lat={}&lon={}", outside.0, outside.1), false),
+                ],
+                ("GET", "/assets/{*path}") => vec![("/assets/app.css".into(), true)],
+                ("GET", p) => vec![(p.to_owned(), true)],
+                // Forms: only whether the role may post at all is checked here;
+                // what they do is the browser tests' story.
+                ("POST", p) => {
+                    let p = p.replace("{id}", "999999");
+                    let (status, _) = client.raw("POST", &p, "csrf=x", "application/x-www-form-urlencoded").await;
+                    let denied = matches!(route.access, Access::Need(perm) if !role.has(perm));
+                    if denied != (status == StatusCode::FORBIDDEN) || status.is_server_error() {
+                        failures.push(format!("{username} POST {p} → {status}"));
+                    }
+                    continue;
+                }
+                _ => panic!("no page sample for {} {}", route.method, route.path),
+            };
+            for (uri, is_inside) in sides {
+                let (status, _) = client.get(&uri).await;
+                let want_ok = match route.access {
+                    Access::Public | Access::Signed => true,
+                    Access::Need(p) if !role.has(p) => false,
+                    Access::Need(_) => {
+                        let grid = UnitCode::parse(if is_inside { IN_GRID } else { OUT_GRID }).unwrap();
+                        is_inside || scope.contains(&grid)
+                    }
+                };
+                let good = if want_ok {
+                    ok(status)
+                } else if matches!(route.access, Access::Need(p) if !role.has(p)) {
+                    status == StatusCode::FORBIDDEN
+                } else {
+                    status == StatusCode::NOT_FOUND
+                };
+                if !good {
+                    failures.push(format!("{username} GET {uri} → {status} (want ok: {want_ok})"));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "wrong answers:\n{}", failures.join("\n"));
+    // Without signing in, every page but the public ones sends the browser to sign in.
+    let anon = app.anonymous();
+    for path in ["/", "/units/610304", "/account", "/users", "/audit"] {
+        let res = tower::ServiceExt::oneshot(
+            app.router.clone(),
+            axum::http::Request::get(path).body(axum::body::Body::empty()).unwrap(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(res.status(), StatusCode::SEE_OTHER, "{path}");
+        let to = res.headers()[axum::http::header::LOCATION].to_str().unwrap();
+        assert!(to.starts_with("/login?next="), "{path} → {to}");
+    }
+    assert_eq!(anon.get("/login").await.0, StatusCode::OK);
+}
+
 async fn grid_point(app: &support::App, grid: &str) -> (f64, f64) {
     let unit = app.store.unit(&UnitCode::parse(grid).unwrap()).await.unwrap().unwrap();
     let ring = unit.boundary.unwrap();

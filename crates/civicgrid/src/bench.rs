@@ -245,6 +245,10 @@ async fn access(requests: usize) -> anyhow::Result<()> {
         via: Via::Token { id: token.id },
         ip: None,
     };
+    let sign_in = civicgrid_server::sign_in_cost(state.clone(), "demo-community", "demo-password-2026", 20)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    println!("sign-in through POST /api/v1/session (verify, audit, new token): {sign_in:.1} ms");
     let uri = "/api/v1/units/610304003002001/history";
     let (with, without) =
         civicgrid_server::access_check_cost(state, caller, &secret, uri, requests).await.map_err(anyhow::Error::msg)?;

@@ -129,8 +129,13 @@ pub async fn locate(State(state): State<AppState>, visitor: Visitor, Query(form)
         }
         _ => Err(format!("lat={:?} lon={:?}", form.lat.unwrap_or_default(), form.lon.unwrap_or_default())),
     };
-    let located =
-        point.map_err(PageError::bad_point).and_then(|p| state.locator().locate(p).ok_or_else(PageError::outside));
+    // A point outside the visitor's scope is answered like one outside the district.
+    let in_scope =
+        |grid: &UnitCode| visitor.caller.as_ref().is_some_and(|c| c.principal.may_at(Permission::ViewOrg, grid));
+    let locator = state.locator();
+    let located = point.map_err(PageError::bad_point).and_then(|p| {
+        locator.grid_of(p).filter(|g| in_scope(g)).and_then(|_| locator.locate(p)).ok_or_else(PageError::outside)
+    });
     match located {
         Ok(l) => (StatusCode::SEE_OTHER, [(header::LOCATION, format!("/units/{}", l.grid.code))]).into_response(),
         Err(e) => visitor.error(e, &shell(&state).await),

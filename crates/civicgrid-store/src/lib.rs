@@ -5,6 +5,7 @@
 //! the server holds an `Arc<dyn Store>` opened by [`open`] from a URL or path.
 
 mod access;
+pub mod attachments;
 mod crypto;
 mod sqlite;
 mod view;

@@ -6,11 +6,13 @@
 
 mod access;
 pub mod attachments;
+mod cases;
 mod crypto;
 mod sqlite;
 mod view;
 
 pub use access::*;
+pub use cases::*;
 pub use crypto::KeyRing;
 pub use sqlite::SqliteStore;
 pub use view::*;
@@ -158,6 +160,37 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// False when the user has no such live token.
     async fn revoke_token(&self, user_id: i64, token_id: i64, by: &Actor) -> Result<bool>;
     async fn touch_token(&self, token_id: i64) -> Result<()>;
+
+    // --- cases ---
+
+    /// Files a case with its first event (seq 1) and the summary the domain
+    /// derived from it. With a key, a retry returns the first case.
+    async fn file_case(
+        &self,
+        new: &NewCase,
+        first: &CaseEventRecord,
+        summary: &CaseSummary,
+        idempotency_key: Option<&str>,
+        by: &Actor,
+    ) -> Result<Added<CaseRecord>>;
+    /// Appends the next event (its seq must follow the last, else Conflict:
+    /// someone acted first) and the new summary. With `escalation`, the
+    /// (deadline, level) is recorded once; a second escalation for the same
+    /// deadline is a Conflict.
+    async fn append_case_event(
+        &self,
+        case_id: i64,
+        event: &CaseEventRecord,
+        summary: &CaseSummary,
+        escalation: Option<(Timestamp, &str)>,
+        by: &Actor,
+    ) -> Result<CaseRecord>;
+    async fn case(&self, id: i64) -> Result<Option<CaseRecord>>;
+    async fn case_events(&self, id: i64) -> Result<Vec<CaseEventRecord>>;
+    async fn cases(&self, q: &CaseQuery) -> Result<Page<CaseRecord>>;
+    /// Open cases whose step deadline passed before `now` and that have not
+    /// been escalated for that deadline, oldest deadline first.
+    async fn due_escalations(&self, now: Timestamp, limit: u32) -> Result<Vec<CaseRecord>>;
 
     // --- the audit log ---
 

@@ -4,8 +4,10 @@
 
 mod access;
 mod audit;
+mod cases;
 mod residents;
 
+use crate::cases::*;
 use crate::view::*;
 use crate::{
     Actor, AuditEntry, AuditQuery, ChainCheck, KeyRing, NewAudit, NewUser, Progress, ResidentFull, ResidentSearch,
@@ -1068,6 +1070,44 @@ impl Store for SqliteStore {
 
     async fn touch_token(&self, token_id: i64) -> Result<()> {
         self.touch(token_id).await
+    }
+
+    async fn file_case(
+        &self,
+        new: &NewCase,
+        first: &CaseEventRecord,
+        summary: &CaseSummary,
+        idempotency_key: Option<&str>,
+        by: &Actor,
+    ) -> Result<Added<CaseRecord>> {
+        self.insert_case(new, first, summary, idempotency_key, by).await
+    }
+
+    async fn append_case_event(
+        &self,
+        case_id: i64,
+        event: &CaseEventRecord,
+        summary: &CaseSummary,
+        escalation: Option<(Timestamp, &str)>,
+        by: &Actor,
+    ) -> Result<CaseRecord> {
+        self.add_case_event(case_id, event, summary, escalation, by).await
+    }
+
+    async fn case(&self, id: i64) -> Result<Option<CaseRecord>> {
+        self.case_by_id(id).await
+    }
+
+    async fn case_events(&self, id: i64) -> Result<Vec<CaseEventRecord>> {
+        self.events_of(id).await
+    }
+
+    async fn cases(&self, q: &CaseQuery) -> Result<Page<CaseRecord>> {
+        self.list_cases(q).await
+    }
+
+    async fn due_escalations(&self, now: Timestamp, limit: u32) -> Result<Vec<CaseRecord>> {
+        self.escalations_due(now, limit).await
     }
 
     async fn append_audit(&self, entry: &NewAudit) -> Result<AuditEntry> {

@@ -1,0 +1,188 @@
+//! Cases in the store: filed once however often the client retries, events
+//! appended in order and never rewritten, one escalation per deadline, and
+//! the lists the inboxes and the clock ask for.
+#![allow(clippy::unwrap_used, reason = "tests fail loudly on the first surprise")]
+
+mod common;
+
+use civicgrid_store::{AuditQuery, CaseEventRecord, CaseQuery, CaseSummary, NewCase, StoreError};
+use common::{code, loaded, tester};
+use jiff::{SignedDuration, Timestamp};
+use serde_json::json;
+
+fn event(seq: i64, kind: &str, at: Timestamp) -> CaseEventRecord {
+    CaseEventRecord {
+        seq,
+        at,
+        actor_id: None,
+        actor: "李网格".into(),
+        role: "grid_worker".into(),
+        unit: "610304003001001".into(),
+        kind: kind.into(),
+        data: json!({ "kind": kind }),
+        note: format!("{kind} note"),
+        photos: vec![],
+        lat: Some(34.005),
+        lon: Some(107.005),
+    }
+}
+
+fn summary(state: &str, deadline: Option<Timestamp>) -> CaseSummary {
+    CaseSummary {
+        state: state.into(),
+        handler_unit: Some("610304003001001".into()),
+        step_deadline: deadline,
+        escalation: None,
+        supervision: false,
+        duplicate_of: None,
+        merged_into: None,
+        closed_at: None,
+    }
+}
+
+fn new_case(title: &str, lat: f64) -> NewCase {
+    NewCase {
+        source: "resident_report".into(),
+        category: "0101".into(),
+        title: title.into(),
+        description: "井盖缺失".into(),
+        lat,
+        lon: 107.005,
+        grid: code("610304003001001"),
+        reporter_id: None,
+    }
+}
+
+#[tokio::test]
+async fn a_case_is_filed_once_and_its_history_only_grows() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = loaded(&dir).await;
+    let t0: Timestamp = "2026-03-02T01:00:00Z".parse().unwrap();
+    let deadline = t0 + SignedDuration::from_hours(4);
+    let first = event(1, "report", t0);
+    let filed = store
+        .file_case(&new_case("井盖缺失", 34.005), &first, &summary("reported", Some(deadline)), Some("k1"), &tester())
+        .await
+        .unwrap();
+    assert!(filed.created);
+    let case = filed.item;
+    assert_eq!(case.number, "610304-20260302-000001");
+    assert_eq!(case.grid, "610304003001001");
+    assert_eq!(case.summary.step_deadline, Some(deadline));
+    // The same request again (a retry) is the same case.
+    let retry = store
+        .file_case(&new_case("井盖缺失", 34.005), &first, &summary("reported", None), Some("k1"), &tester())
+        .await
+        .unwrap();
+    assert!(!retry.created);
+    assert_eq!(retry.item.id, case.id);
+    let reused =
+        store.file_case(&new_case("别的", 34.005), &first, &summary("reported", None), Some("k1"), &tester()).await;
+    assert!(matches!(reused, Err(StoreError::Conflict(_))));
+    let second = store
+        .file_case(&new_case("路灯不亮", 34.006), &first, &summary("reported", None), None, &tester())
+        .await
+        .unwrap();
+    assert_eq!(second.item.number, "610304-20260302-000002");
+
+    let after = store
+        .append_case_event(case.id, &event(2, "file", t0), &summary("filed", None), None, &tester())
+        .await
+        .unwrap();
+    assert_eq!((after.events, after.summary.state.as_str()), (2, "filed"));
+    // Two people act on the same version: the second is told to reload.
+    let stale =
+        store.append_case_event(case.id, &event(2, "void", t0), &summary("voided", None), None, &tester()).await;
+    assert!(matches!(stale, Err(StoreError::Conflict(m)) if m.contains("changed meanwhile")));
+    let skipped = store.append_case_event(case.id, &event(4, "x", t0), &summary("x", None), None, &tester()).await;
+    assert!(matches!(skipped, Err(StoreError::Conflict(_))));
+    let history = store.case_events(case.id).await.unwrap();
+    assert_eq!(history.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(), ["report", "file"]);
+    assert_eq!(history[0].note, "report note");
+    // Filing and every event are in the audit log; the chain holds.
+    let log = store
+        .audit_log(&AuditQuery { target: Some(format!("case:{}", case.id)), limit: 10, ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(log.total, 2);
+    assert!(matches!(store.verify_audit().await.unwrap(), civicgrid_store::ChainCheck::Intact { .. }));
+}
+
+#[tokio::test]
+async fn the_clock_escalates_each_deadline_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = loaded(&dir).await;
+    let t0: Timestamp = "2026-03-02T01:00:00Z".parse().unwrap();
+    let deadline = t0 + SignedDuration::from_hours(2);
+    let case = store
+        .file_case(
+            &new_case("占道经营", 34.005),
+            &event(1, "report", t0),
+            &summary("dispatched", Some(deadline)),
+            None,
+            &tester(),
+        )
+        .await
+        .unwrap()
+        .item;
+    let later = deadline + SignedDuration::from_mins(1);
+    assert!(store.due_escalations(deadline - SignedDuration::from_mins(1), 10).await.unwrap().is_empty());
+    let due = store.due_escalations(later, 10).await.unwrap();
+    assert_eq!(due.iter().map(|c| c.id).collect::<Vec<_>>(), [case.id]);
+    let mut escalated = summary("dispatched", Some(deadline));
+    escalated.escalation = Some("community".into());
+    escalated.supervision = true;
+    let e = event(2, "escalate", later);
+    store.append_case_event(case.id, &e, &escalated, Some((deadline, "community")), &tester()).await.unwrap();
+    assert!(store.due_escalations(later, 10).await.unwrap().is_empty(), "not due again for the same deadline");
+    // A second node racing for the same deadline is refused.
+    let again = store
+        .append_case_event(case.id, &event(3, "escalate", later), &escalated, Some((deadline, "community")), &tester())
+        .await;
+    assert!(matches!(again, Err(StoreError::Conflict(m)) if m.contains("already escalated")));
+    // A new deadline can escalate again, one level up.
+    let next = later + SignedDuration::from_hours(8);
+    store
+        .append_case_event(case.id, &event(3, "extend", later), &summary("dispatched", Some(next)), None, &tester())
+        .await
+        .unwrap();
+    let due = store.due_escalations(next + SignedDuration::from_secs(1), 10).await.unwrap();
+    assert_eq!(due.len(), 1);
+    let c = store.case(case.id).await.unwrap().unwrap();
+    assert_eq!(c.events, 3);
+}
+
+#[tokio::test]
+async fn inboxes_filter_by_unit_state_overdue_and_distance() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = loaded(&dir).await;
+    let t0: Timestamp = "2026-03-02T01:00:00Z".parse().unwrap();
+    for (i, (state, lat)) in [("filed", 34.005), ("dispatched", 34.0051), ("closed", 34.0052)].iter().enumerate() {
+        let mut s = summary(state, Some(t0 + SignedDuration::from_hours(i as i64)));
+        if *state == "closed" {
+            s.closed_at = Some(t0);
+        }
+        store
+            .file_case(&new_case(&format!("案{i}"), *lat), &event(1, "report", t0), &s, None, &tester())
+            .await
+            .unwrap();
+    }
+    let q = |f: fn(&mut CaseQuery)| {
+        let mut q = CaseQuery { limit: 50, ..Default::default() };
+        f(&mut q);
+        q
+    };
+    assert_eq!(store.cases(&q(|q| q.within = Some(code("610304003001")))).await.unwrap().total, 3);
+    assert_eq!(store.cases(&q(|q| q.within = Some(code("610304003002")))).await.unwrap().total, 0);
+    assert_eq!(store.cases(&q(|q| q.states = vec!["filed".into(), "dispatched".into()])).await.unwrap().total, 2);
+    let overdue = store.cases(&q(|q| q.overdue_at = Some("2026-03-02T01:30:00Z".parse().unwrap()))).await.unwrap();
+    assert_eq!(overdue.items.iter().map(|c| c.title.as_str()).collect::<Vec<_>>(), ["案0"]);
+    let near = store
+        .cases(&q(|q| {
+            q.near = Some((34.005, 107.005, 15.0));
+            q.open_only = true;
+        }))
+        .await
+        .unwrap();
+    assert_eq!(near.items.len(), 2, "within 15 m and still open: 案0 and 案1, not the closed 案2");
+}

@@ -1,21 +1,35 @@
 //! The pure rules of CivicGrid: unit codes, the organisation tree, places, people
-//! and their roles, and the identity numbers we must validate.
+//! and their roles, the identity numbers we must validate, and the case workflow
+//! (its category catalogue, working-hours calendar and indicators).
 //!
 //! Nothing here does I/O, spawns tasks or knows about SQL or HTTP: every type is a
 //! value that parses at the edge and is trusted inside.
 
 pub mod access;
+pub mod calendar;
+pub mod case;
+pub mod catalogue;
 pub mod code;
 pub mod facility;
 pub mod identity;
+pub mod kpi;
 pub mod org;
 pub mod people;
 pub mod place;
 
 pub use access::{Grant, Permission, Principal, Role};
+pub use calendar::{CalendarError, DayKind, SpecialDay, WorkCalendar, WorkDay};
+pub use case::{
+    Action, ActorRef, Case, CaseEvent, CaseId, CaseState, CaseView, Counts, EventKind, PendingRequest, RequestKind,
+    Rules, Source, StepRecord, WorkflowError,
+};
+pub use catalogue::{
+    CaseClass, Catalogue, CatalogueError, Category, CategoryCode, Handler, MajorClass, Step, StepLimits,
+};
 pub use code::{CodeError, Level, UnitCode};
 pub use facility::{CameraStatus, FacilityCategory};
 pub use identity::{IdNumber, IdentityError, PhoneNumber};
+pub use kpi::{KpiReport, Period, Ratio, StepTimes, UnitKpi};
 pub use org::{OrgUnit, Ring, Validity};
 pub use people::{CareGroup, Gender, PersonRole, RoleKind};
 pub use place::{Building, Camera, Compound, Facility, Household, PartyBranch, PartyGroup, Person, Resident};

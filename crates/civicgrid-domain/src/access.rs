@@ -44,6 +44,13 @@ string_enum! {
         ManageUsers = "manage_users",
         /// Read the audit log.
         ReadAudit = "read_audit",
+        /// Report a problem: it becomes a case (residents, responders, staff).
+        ReportCases = "report_cases",
+        /// See the cases within one's scope and their history.
+        ViewCases = "view_cases",
+        /// Act on cases within one's scope: file, dispatch, handle, verify,
+        /// close, request and approve (the workflow checks who may do which).
+        HandleCases = "handle_cases",
     }
 }
 
@@ -54,20 +61,55 @@ impl Role {
     pub fn permissions(self) -> &'static [Permission] {
         use Permission::*;
         match self {
-            Role::Admin => &[ViewOrg, ViewCameras, ViewPeople, ViewResidents, ManageFacilities, ManageUsers],
-            Role::Operator => &[ViewOrg, ViewCameras, ViewPeople, ViewResidents, UnmaskPersonalData],
-            Role::StreetStaff => {
-                &[ViewOrg, ViewCameras, ViewPeople, ViewResidents, UnmaskPersonalData, ManageFacilities, ManageUsers]
-            }
-            Role::CommunityStaff => {
-                &[ViewOrg, ViewCameras, ViewPeople, ViewResidents, UnmaskPersonalData, ManageFacilities]
-            }
-            Role::GridWorker => &[ViewOrg, ViewCameras, ViewPeople, ViewResidents, UnmaskPersonalData],
-            Role::Responder => &[ViewOrg],
-            Role::Leader => &[ViewOrg, ViewCameras, ViewPeople, ViewResidents],
-            Role::Inspector => &[ViewOrg],
+            Role::Admin => &[ViewOrg, ViewCameras, ViewPeople, ViewResidents, ManageFacilities, ManageUsers, ViewCases],
+            Role::Operator => &[
+                ViewOrg,
+                ViewCameras,
+                ViewPeople,
+                ViewResidents,
+                UnmaskPersonalData,
+                ReportCases,
+                ViewCases,
+                HandleCases,
+            ],
+            Role::StreetStaff => &[
+                ViewOrg,
+                ViewCameras,
+                ViewPeople,
+                ViewResidents,
+                UnmaskPersonalData,
+                ManageFacilities,
+                ManageUsers,
+                ReportCases,
+                ViewCases,
+                HandleCases,
+            ],
+            Role::CommunityStaff => &[
+                ViewOrg,
+                ViewCameras,
+                ViewPeople,
+                ViewResidents,
+                UnmaskPersonalData,
+                ManageFacilities,
+                ReportCases,
+                ViewCases,
+                HandleCases,
+            ],
+            Role::GridWorker => &[
+                ViewOrg,
+                ViewCameras,
+                ViewPeople,
+                ViewResidents,
+                UnmaskPersonalData,
+                ReportCases,
+                ViewCases,
+                HandleCases,
+            ],
+            Role::Responder => &[ViewOrg, ReportCases],
+            Role::Leader => &[ViewOrg, ViewCameras, ViewPeople, ViewResidents, ReportCases, ViewCases, HandleCases],
+            Role::Inspector => &[ViewOrg, ViewCases],
             Role::Auditor => &[ReadAudit],
-            Role::Resident => &[ViewOrg],
+            Role::Resident => &[ViewOrg, ReportCases],
         }
     }
 

@@ -6,6 +6,7 @@
 
 mod api;
 pub mod auth;
+pub mod casework;
 mod error;
 mod locator;
 mod web;
@@ -34,6 +35,8 @@ pub struct AppState {
     pub tiles: Option<String>,
     /// Per-client limits on public routes.
     pub limits: auth::RateLimits,
+    /// The case workflow's calendar, duplicate rule and clock.
+    pub cases: casework::CaseSettings,
 }
 
 impl AppState {
@@ -45,6 +48,7 @@ impl AppState {
             locator: Arc::new(RwLock::new(Arc::new(locator))),
             tiles: None,
             limits: auth::RateLimits::default(),
+            cases: casework::CaseSettings::default(),
         })
     }
 
@@ -207,6 +211,10 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    // The escalation clock runs beside the server and stops with it.
+    let clock = tokio::spawn(casework::run_clock(state.clone()));
     let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    clock.abort();
+    served
 }

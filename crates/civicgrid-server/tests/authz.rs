@@ -23,6 +23,7 @@ struct Side {
     point: (f64, f64),
     resident: i64,
     target_user: i64,
+    case: i64,
 }
 
 /// A request for one route against one side, and whether it acts (403 when
@@ -94,6 +95,20 @@ fn sample(method: &str, path: &str, side: &Side, role: &str, n: usize) -> Option
             body: json!({ "reason": "授权矩阵测试" }),
             acts: false,
         },
+        ("GET", "/api/v1/case-categories") => read(path.into()),
+        ("GET", "/api/v1/cases") => read(format!("/api/v1/cases?unit={g}")),
+        // Anyone who may report may report anywhere as a resident would.
+        ("POST", "/api/v1/cases") => {
+            act("POST", path, json!({ "title": "矩阵测试", "lat": lat, "lon": lon, "source": "resident_report" }))
+        }
+        ("GET", "/api/v1/cases/mine") => read(path.into()),
+        ("GET", "/api/v1/cases/{id}") => read(format!("/api/v1/cases/{}", side.case)),
+        ("POST", "/api/v1/cases/{id}/events") => Sample {
+            method: "POST",
+            uri: format!("/api/v1/cases/{}/events", side.case),
+            body: json!({ "type": "comment", "note": "矩阵测试" }),
+            acts: false,
+        },
         _ => panic!("no sample request for {method} {path}: add one to the matrix"),
     })
 }
@@ -110,11 +125,32 @@ fn unscoped(path: &str) -> bool {
             | "/api/v1/tokens"
             | "/api/v1/units"
             | "/api/v1/audit"
+            | "/api/v1/case-categories"
+            | "/api/v1/cases/mine"
     )
+}
+
+/// A case is shown to whoever may view cases over its grid (else it is not
+/// found), and acted on by whoever may handle them there (else 403).
+fn case_answer(role: Role, scope: &UnitCode, path: &str, inside: bool) -> Vec<StatusCode> {
+    let grid = UnitCode::parse(if inside { IN_GRID } else { OUT_GRID }).unwrap();
+    let sees = role.has(Permission::ViewCases) && scope.contains(&grid);
+    let acts = role.has(Permission::HandleCases) && scope.contains(&grid);
+    match (path.ends_with("/events"), sees, acts) {
+        (_, false, _) => vec![StatusCode::NOT_FOUND],
+        (false, true, _) | (true, true, true) => vec![StatusCode::OK],
+        (true, true, false) => vec![StatusCode::FORBIDDEN],
+    }
 }
 
 fn expected(access: Access, role: Role, scope: &UnitCode, path: &str, inside: bool, acts: bool) -> Vec<StatusCode> {
     let ok = vec![StatusCode::OK, StatusCode::CREATED, StatusCode::NO_CONTENT];
+    if path.starts_with("/api/v1/cases/{id}") {
+        return case_answer(role, scope, path, inside);
+    }
+    if path == "/api/v1/cases" && acts {
+        return if role.has(Permission::ReportCases) { ok } else { vec![StatusCode::FORBIDDEN] };
+    }
     match access {
         Access::Public | Access::Signed => ok,
         Access::Need(p) if !role.has(p) => vec![StatusCode::FORBIDDEN],
@@ -132,6 +168,15 @@ fn expected(access: Access, role: Role, scope: &UnitCode, path: &str, inside: bo
             }
         }
     }
+}
+
+async fn case_in(app: &support::App, grid: &str) -> i64 {
+    let operator = app.as_user("t-operator").await;
+    let (lat, lon) = grid_point(app, grid).await;
+    let body = json!({ "title": "矩阵对象", "lat": lat, "lon": lon, "source": "hotline_12345" });
+    let (status, v) = operator.call("POST", "/api/v1/cases", body).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    v["id"].as_i64().unwrap()
 }
 
 async fn user_in(app: &support::App, grid: &str, name: &str) -> i64 {
@@ -159,12 +204,14 @@ async fn every_route_every_role_inside_and_outside_its_scope() {
         point: grid_point(&app, IN_GRID).await,
         resident: 0,
         target_user: user_in(&app, IN_GRID, "matrix-target-in").await,
+        case: case_in(&app, IN_GRID).await,
     };
     let outside = Side {
         grid: OUT_GRID,
         point: grid_point(&app, OUT_GRID).await,
         resident: out_resident.id,
         target_user: user_in(&app, OUT_GRID, "matrix-target-out").await,
+        case: case_in(&app, OUT_GRID).await,
     };
     // The inside resident must lie within every scope, the grid worker's too.
     let inside = Side { resident: resident_in_grid(&app, IN_GRID).await.expect("residents in IN_GRID"), ..inside };

@@ -34,6 +34,9 @@ pub struct CaseSummary {
     pub state: String,
     pub handler_unit: Option<String>,
     pub step_deadline: Option<Timestamp>,
+    /// When the escalation clock next acts on this case: the step deadline,
+    /// then one step limit later for each level it has gone up.
+    pub escalate_at: Option<Timestamp>,
     /// The level the case has been escalated to, if any.
     pub escalation: Option<String>,
     /// Marked for supervision (督办).

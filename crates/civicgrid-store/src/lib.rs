@@ -175,8 +175,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<Added<CaseRecord>>;
     /// Appends the next event (its seq must follow the last, else Conflict:
     /// someone acted first) and the new summary. With `escalation`, the
-    /// (deadline, level) is recorded once; a second escalation for the same
-    /// deadline is a Conflict.
+    /// (escalate_at, level) is recorded once; a second escalation for the
+    /// same time is a Conflict.
     async fn append_case_event(
         &self,
         case_id: i64,
@@ -188,8 +188,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn case(&self, id: i64) -> Result<Option<CaseRecord>>;
     async fn case_events(&self, id: i64) -> Result<Vec<CaseEventRecord>>;
     async fn cases(&self, q: &CaseQuery) -> Result<Page<CaseRecord>>;
-    /// Open cases whose step deadline passed before `now` and that have not
-    /// been escalated for that deadline, oldest deadline first.
+    /// Open cases whose `escalate_at` passed before `now` and that have not
+    /// been escalated for that time, oldest first.
     async fn due_escalations(&self, now: Timestamp, limit: u32) -> Result<Vec<CaseRecord>>;
 
     // --- the audit log ---

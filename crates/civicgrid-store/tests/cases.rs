@@ -32,6 +32,7 @@ fn summary(state: &str, deadline: Option<Timestamp>) -> CaseSummary {
         state: state.into(),
         handler_unit: Some("610304003001001".into()),
         step_deadline: deadline,
+        escalate_at: deadline,
         escalation: None,
         supervision: false,
         duplicate_of: None,

@@ -4,6 +4,7 @@
 
 pub(crate) mod account;
 mod audit;
+mod cases;
 mod extract;
 mod geojson;
 mod residents;
@@ -50,6 +51,11 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/residents", get(residents::list))
         .route("/api/v1/residents/{id}", get(residents::one))
         .route("/api/v1/residents/{id}/unmask", post(residents::unmask))
+        .route("/api/v1/case-categories", get(cases::categories))
+        .route("/api/v1/cases", get(cases::list).post(cases::file))
+        .route("/api/v1/cases/mine", get(cases::mine))
+        .route("/api/v1/cases/{id}", get(cases::one))
+        .route("/api/v1/cases/{id}/events", post(cases::act))
 }
 
 pub const OPENAPI: &str = include_str!("../../openapi.json");
@@ -254,7 +260,7 @@ struct BoundaryParams {
     crs: Option<String>,
 }
 
-fn parse_crs(crs: Option<&str>) -> Result<Crs, ApiError> {
+pub(crate) fn parse_crs(crs: Option<&str>) -> Result<Crs, ApiError> {
     crs.map_or(Ok(Crs::Wgs84), |c| c.parse().map_err(|e: civicgrid_geo::GeoError| ApiError::bad_request(e.to_string())))
 }
 

@@ -19,6 +19,7 @@ CREATE TABLE cases (
     state           TEXT NOT NULL,
     handler_unit    TEXT,
     step_deadline   TEXT,
+    escalate_at     TEXT,
     escalation      TEXT,
     supervision     INTEGER NOT NULL DEFAULT 0,
     duplicate_of    INTEGER REFERENCES cases (id),
@@ -31,7 +32,7 @@ CREATE TABLE cases (
 CREATE INDEX cases_grid ON cases (grid_code, state);
 CREATE INDEX cases_community ON cases (community_code, state);
 CREATE INDEX cases_street ON cases (street_code, state);
-CREATE INDEX cases_deadline ON cases (step_deadline) WHERE step_deadline IS NOT NULL;
+CREATE INDEX cases_escalate_at ON cases (escalate_at) WHERE escalate_at IS NOT NULL;
 CREATE INDEX cases_category_created ON cases (category, created_at);
 CREATE INDEX cases_reporter ON cases (reporter_id);
 
@@ -61,7 +62,7 @@ BEGIN
     SELECT RAISE(ABORT, 'case events are append-only');
 END;
 
--- One escalation per case and deadline, whichever node's clock gets there first.
+-- One escalation per case and escalation time, whichever node's clock gets there first.
 CREATE TABLE case_escalations (
     case_id  INTEGER NOT NULL REFERENCES cases (id),
     deadline TEXT NOT NULL,

@@ -34,6 +34,7 @@ fn case_from_row(r: &SqliteRow) -> Result<CaseRecord> {
             state: r.try_get("state")?,
             handler_unit: r.try_get("handler_unit")?,
             step_deadline: opt_ts(r, "step_deadline")?,
+            escalate_at: opt_ts(r, "escalate_at")?,
             escalation: r.try_get("escalation")?,
             supervision: supervision != 0,
             duplicate_of: r.try_get("duplicate_of")?,
@@ -92,12 +93,13 @@ async fn insert_event(conn: &mut SqliteConnection, case_id: i64, e: &CaseEventRe
 
 async fn write_summary(conn: &mut SqliteConnection, case_id: i64, s: &CaseSummary, events: i64) -> Result<()> {
     sqlx::query(
-        "UPDATE cases SET state = ?, handler_unit = ?, step_deadline = ?, escalation = ?, supervision = ?, \
-         duplicate_of = ?, merged_into = ?, closed_at = ?, events = ?, updated_at = ? WHERE id = ?",
+        "UPDATE cases SET state = ?, handler_unit = ?, step_deadline = ?, escalate_at = ?, escalation = ?, \
+         supervision = ?, duplicate_of = ?, merged_into = ?, closed_at = ?, events = ?, updated_at = ? WHERE id = ?",
     )
     .bind(&s.state)
     .bind(&s.handler_unit)
     .bind(s.step_deadline.map(ts_text))
+    .bind(s.escalate_at.map(ts_text))
     .bind(&s.escalation)
     .bind(s.supervision)
     .bind(s.duplicate_of)
@@ -243,10 +245,7 @@ impl SqliteStore {
             .execute(&mut *tx)
             .await?;
             if done.rows_affected() == 0 {
-                return Err(StoreError::Conflict(format!(
-                    "case {} was already escalated for this deadline",
-                    case.number
-                )));
+                return Err(StoreError::Conflict(format!("case {} was already escalated for this time", case.number)));
             }
         }
         insert_event(&mut tx, case_id, event).await?;
@@ -343,9 +342,9 @@ impl SqliteStore {
 
     pub(super) async fn escalations_due(&self, now: jiff::Timestamp, limit: u32) -> Result<Vec<CaseRecord>> {
         let rows = sqlx::query(
-            "SELECT * FROM cases c WHERE c.step_deadline IS NOT NULL AND c.step_deadline < ? AND c.closed_at IS NULL \
-             AND NOT EXISTS (SELECT 1 FROM case_escalations e WHERE e.case_id = c.id AND e.deadline = c.step_deadline) \
-             ORDER BY c.step_deadline LIMIT ?",
+            "SELECT * FROM cases c WHERE c.escalate_at IS NOT NULL AND c.escalate_at < ? AND c.closed_at IS NULL \
+             AND NOT EXISTS (SELECT 1 FROM case_escalations e WHERE e.case_id = c.id AND e.deadline = c.escalate_at) \
+             ORDER BY c.escalate_at LIMIT ?",
         )
         .bind(ts_text(now))
         .bind(i64::from(limit))

@@ -1,0 +1,290 @@
+//! The case workflow on the server: stored events turned back into domain
+//! events, new events checked by the domain and appended with the summary
+//! the domain derives, likely duplicates flagged at filing, and the
+//! escalation clock that moves overdue cases up the four levels.
+
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::ApiError;
+use civicgrid_domain::case::{Action, ActorRef, CaseEvent, CaseView, EventKind, Rules};
+use civicgrid_domain::{Level, Permission, Role, RoleKind, UnitCode, WorkCalendar};
+use civicgrid_store::{Actor, CaseEventRecord, CaseQuery, CaseRecord, CaseSummary, ListQuery, StoreError};
+use jiff::{SignedDuration, Timestamp};
+use std::time::Duration;
+
+/// The settings of the case workflow.
+#[derive(Debug, Clone)]
+pub struct CaseSettings {
+    pub calendar: WorkCalendar,
+    /// A new case this close to an open one of the same category…
+    pub duplicate_radius_m: f64,
+    /// …reported within this time before it is flagged as a likely duplicate.
+    pub duplicate_window: SignedDuration,
+    /// How often the escalation clock looks for overdue cases.
+    pub clock_every: Duration,
+}
+
+impl Default for CaseSettings {
+    fn default() -> Self {
+        CaseSettings {
+            calendar: WorkCalendar::china(),
+            duplicate_radius_m: 50.0,
+            duplicate_window: SignedDuration::from_hours(72),
+            clock_every: Duration::from_secs(30),
+        }
+    }
+}
+
+pub fn rules() -> &'static Rules {
+    Rules::standard()
+}
+
+/// A domain event as the store keeps it: the whole event as JSON, with the
+/// columns lists and audits read.
+pub fn to_record(seq: i64, e: &CaseEvent) -> Result<CaseEventRecord, ApiError> {
+    let data =
+        serde_json::to_value(e).map_err(|x| ApiError::internal_with(format!("event does not serialise: {x}")))?;
+    Ok(CaseEventRecord {
+        seq,
+        at: e.at,
+        actor_id: (e.actor.user_id > 0).then_some(e.actor.user_id),
+        actor: e.actor.username.clone(),
+        role: e.actor.role.as_str().to_owned(),
+        unit: e.actor.unit.to_string(),
+        kind: e.kind.action().as_str().to_owned(),
+        data,
+        note: e.note.clone(),
+        photos: e.photos.clone(),
+        lat: e.location.map(|l| l.1),
+        lon: e.location.map(|l| l.0),
+    })
+}
+
+pub fn from_record(r: &CaseEventRecord) -> Result<CaseEvent, StoreError> {
+    serde_json::from_value(r.data.clone()).map_err(|e| StoreError::Corrupt(format!("case event {}: {e}", r.seq)))
+}
+
+pub async fn history(state: &AppState, id: i64) -> Result<Vec<CaseEvent>, ApiError> {
+    let records = state.store.case_events(id).await?;
+    records.iter().map(from_record).collect::<Result<_, _>>().map_err(ApiError::from)
+}
+
+/// The replayed case, or 500: a stored history that does not replay is corrupt.
+pub fn replay(events: &[CaseEvent]) -> Result<CaseView, ApiError> {
+    CaseView::replay_with(rules(), events).map_err(|e| {
+        tracing::error!(error = %e, "a stored case history does not replay");
+        ApiError::internal_with("the case's history is inconsistent; it has been logged")
+    })
+}
+
+/// How many times the running step has been escalated.
+fn escalations_in_step(view: &CaseView, events: &[CaseEvent]) -> i32 {
+    let started = view.current_step().map(|s| s.started);
+    let n = events.iter().filter(|e| matches!(e.kind, EventKind::Escalated { .. }) && Some(e.at) >= started).count();
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+/// The summary row the store keeps beside the events.
+pub fn summary(
+    settings: &CaseSettings,
+    view: &CaseView,
+    events: &[CaseEvent],
+    duplicate_of: Option<i64>,
+) -> CaseSummary {
+    let cat = &rules().catalogue;
+    let deadline = view.deadline(&settings.calendar, cat);
+    // After each escalation the clock waits one more step limit before going up again.
+    let escalate_at = match (deadline, view.current_step().and_then(|s| view.limit(cat, s.step))) {
+        (Some(d), Some(limit)) => {
+            let n = escalations_in_step(view, events);
+            if n == 0 {
+                Some(d)
+            } else {
+                let more = SignedDuration::from_secs(limit.as_secs().saturating_mul(i64::from(n)));
+                Some(settings.calendar.add_working_time(d, more))
+            }
+        }
+        _ => None,
+    };
+    CaseSummary {
+        state: view.state.as_str().to_owned(),
+        handler_unit: view.handler_unit.as_ref().map(|u| u.to_string()),
+        step_deadline: deadline,
+        escalate_at: if view.escalation == Some(Level::District) { None } else { escalate_at },
+        escalation: view.escalation.map(|l| l.as_str().to_owned()),
+        supervision: view.supervised,
+        duplicate_of,
+        merged_into: view.merged_into.map(|c| c.0),
+        closed_at: view.closed_at,
+    }
+}
+
+/// The caller as a workflow actor at `grid`: the grant carrying `p` whose
+/// scope holds the grid (the narrowest, so a grid worker acts as one).
+pub fn actor_at(caller: &Caller, p: Permission, grid: &UnitCode) -> Option<ActorRef> {
+    caller
+        .principal
+        .grants
+        .iter()
+        .filter(|g| g.role.has(p) && g.scope.contains(grid))
+        .max_by_key(|g| g.scope.level())
+        .map(|g| ActorRef {
+            user_id: caller.principal.user_id,
+            username: caller.principal.username.clone(),
+            role: g.role,
+            unit: g.scope.clone(),
+        })
+}
+
+/// The caller as the reporter of their own case: their first grant.
+pub fn actor_as_reporter(caller: &Caller) -> Option<ActorRef> {
+    caller.principal.grants.first().map(|g| ActorRef {
+        user_id: caller.principal.user_id,
+        username: caller.principal.username.clone(),
+        role: g.role,
+        unit: g.scope.clone(),
+    })
+}
+
+/// May the caller see this case: through `view_cases` over its grid, or as its reporter.
+pub fn may_see(caller: &Caller, case: &CaseRecord) -> bool {
+    let own = case.reporter_id == Some(caller.principal.user_id);
+    own || UnitCode::parse(&case.grid).is_ok_and(|g| caller.principal.may_at(Permission::ViewCases, &g))
+}
+
+/// The actions the caller could take on the case now (the workflow may still
+/// refuse one for a reason only the event shows, such as a missing note).
+pub fn actions_for(caller: &Caller, case: &CaseRecord, view: &CaseView) -> Vec<Action> {
+    let Ok(grid) = UnitCode::parse(&case.grid) else { return Vec::new() };
+    let handler = caller.principal.may_at(Permission::HandleCases, &grid);
+    let own = case.reporter_id == Some(caller.principal.user_id);
+    view.state
+        .allowed()
+        .iter()
+        .copied()
+        .filter(|a| match a {
+            Action::Evaluate | Action::Reopen => own,
+            Action::Comment => handler || own,
+            Action::Report | Action::MergedInto | Action::Escalated => handler && *a != Action::Report,
+            _ => handler,
+        })
+        .collect()
+}
+
+/// The next level up from where the case stands: grid → community → street → district.
+fn next_level(view: &CaseView) -> Option<Level> {
+    let from = view.escalation.or_else(|| view.handler_unit.as_ref().map(|u| u.level())).unwrap_or(Level::Grid);
+    match from {
+        Level::Grid => Some(Level::Community),
+        Level::Community => Some(Level::Street),
+        Level::Street => Some(Level::District),
+        Level::District => None,
+    }
+}
+
+/// The names of the leaders assigned (包联) to the case's grid or community.
+async fn leaders(state: &AppState, grid: &UnitCode) -> Result<Vec<String>, ApiError> {
+    let community = grid.parent().unwrap_or_else(|| grid.clone());
+    let q = ListQuery { within: Some(community.clone()), limit: 20, offset: 0 };
+    let people = state.store.people(&q, Some(RoleKind::Leader)).await?;
+    Ok(people
+        .items
+        .into_iter()
+        .filter(|p| {
+            p.roles
+                .iter()
+                .any(|r| r.kind == RoleKind::Leader && (r.unit == grid.as_str() || r.unit == community.as_str()))
+        })
+        .map(|p| p.name)
+        .collect())
+}
+
+/// One turn of the escalation clock at `now`: every overdue case goes one
+/// level up, marked for supervision, with its assigned leaders named. Safe
+/// to run on several nodes at once: each (case, time) escalates once.
+pub async fn escalate_due(state: &AppState, now: Timestamp) -> Result<usize, ApiError> {
+    let mut done = 0;
+    for case in state.store.due_escalations(now, 200).await? {
+        let (Some(at), Ok(grid)) = (case.summary.escalate_at, UnitCode::parse(&case.grid)) else { continue };
+        let events = history(state, case.id).await?;
+        let mut view = replay(&events)?;
+        let Some(level) = next_level(&view) else { continue };
+        let Some(district) = grid.at_level(Level::District) else { continue };
+        let names = leaders(state, &grid).await?;
+        let note = if names.is_empty() {
+            format!("逾期未办，升级至{}督办", level_zh(level))
+        } else {
+            format!("逾期未办，升级至{}督办；包联领导：{}", level_zh(level), names.join("、"))
+        };
+        let event = CaseEvent {
+            at: now.max(view.last_at),
+            actor: ActorRef { user_id: 0, username: "system:clock".into(), role: Role::Operator, unit: district },
+            kind: EventKind::Escalated { level, supervision: true },
+            note,
+            photos: Vec::new(),
+            location: None,
+        };
+        if let Err(e) = view.apply_with(rules(), &event) {
+            tracing::warn!(case = case.id, error = %e, "escalation refused by the workflow");
+            continue;
+        }
+        let mut all = events;
+        all.push(event);
+        let record = to_record(i64::try_from(all.len()).unwrap_or(i64::MAX), &all[all.len() - 1])?;
+        let s = summary(&state.cases, &view, &all, case.summary.duplicate_of);
+        match state
+            .store
+            .append_case_event(case.id, &record, &s, Some((at, level.as_str())), &Actor::system("clock"))
+            .await
+        {
+            Ok(_) => done += 1,
+            // Another node's clock, or a person, acted first: nothing to do.
+            Err(StoreError::Conflict(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(done)
+}
+
+fn level_zh(level: Level) -> &'static str {
+    match level {
+        Level::District => "区级",
+        Level::Street => "街道",
+        Level::Community => "社区",
+        Level::Grid => "网格",
+    }
+}
+
+/// Runs the clock until the process ends; a failed turn is logged and retried.
+pub async fn run_clock(state: AppState) {
+    let mut tick = tokio::time::interval(state.cases.clock_every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match escalate_due(&state, Timestamp::now()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(escalated = n, "escalation clock"),
+            Err(e) => tracing::warn!(error = %e.message, "escalation clock failed; retrying next turn"),
+        }
+    }
+}
+
+/// Open cases of the same category near a point, reported within the window.
+pub async fn likely_duplicate(
+    state: &AppState,
+    category: Option<&str>,
+    lat: f64,
+    lon: f64,
+    now: Timestamp,
+) -> Result<Option<i64>, ApiError> {
+    let Some(category) = category else { return Ok(None) };
+    let q = CaseQuery {
+        category: Some(category.to_owned()),
+        open_only: true,
+        near: Some((lat, lon, state.cases.duplicate_radius_m)),
+        created_since: now.checked_sub(state.cases.duplicate_window).ok(),
+        limit: 1,
+        ..Default::default()
+    };
+    Ok(state.store.cases(&q).await?.items.first().map(|c| c.id))
+}

@@ -1,0 +1,226 @@
+//! Cases told as the people involved live them: a resident reports a broken
+//! manhole cover, the command centre files and dispatches it, the community
+//! handles it, someone else verifies, it is closed and rated; an overdue case
+//! climbs the levels on its own; duplicates are flagged; nobody sees another
+//! community's cases.
+#![allow(clippy::unwrap_used, reason = "tests fail loudly on the first surprise")]
+
+mod support;
+
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+use support::{Client, writable_app};
+
+/// A point inside grid 610304003002006 of 铁道南社区.
+async fn in_grid_006(c: &Client<'_>) -> (f64, f64) {
+    let (_, fc) = c.get("/api/v1/grids?within=610304003002006").await;
+    let ring = fc["features"][0]["geometry"]["coordinates"][0].as_array().unwrap().clone();
+    let xs: Vec<f64> = ring.iter().take(4).map(|p| p[0].as_f64().unwrap()).collect();
+    let ys: Vec<f64> = ring.iter().take(4).map(|p| p[1].as_f64().unwrap()).collect();
+    (ys.iter().sum::<f64>() / 4.0, xs.iter().sum::<f64>() / 4.0)
+}
+
+async fn step(c: &Client<'_>, id: i64, body: Value) -> Value {
+    let (status, v) = c.call("POST", &format!("/api/v1/cases/{id}/events"), body.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{body} → {v}");
+    v
+}
+
+#[tokio::test]
+async fn a_broken_manhole_cover_from_report_to_rating() {
+    let app = writable_app().await;
+    let resident = app.as_user("t-resident").await;
+    let operator = app.as_user("t-operator").await;
+    let community = app.as_user("t-community").await;
+    let worker = app.as_user("t-gridworker").await;
+    let (lat, lon) = in_grid_006(&operator).await;
+
+    let (_, cats) = resident.get("/api/v1/case-categories").await;
+    let first = &cats["majors"][0]["categories"][0];
+    let category = first["code"].as_str().unwrap().to_owned();
+    assert!(first["limits_hours"]["handle"].as_f64().unwrap() > 0.0);
+
+    let report = json!({ "title": "井盖缺失", "description": "路口井盖不见了，很危险", "category": category, "lat": lat, "lon": lon });
+    let keyed = |key: &str| {
+        axum::http::Request::post("/api/v1/cases")
+            .header("content-type", "application/json")
+            .header("authorization", format!("Bearer {}", resident.token.as_deref().unwrap()))
+            .header("idempotency-key", key)
+            .body(axum::body::Body::from(report.to_string()))
+            .unwrap()
+    };
+    let (status, case) = app.send(keyed("press-1")).await;
+    assert_eq!(status, StatusCode::CREATED, "{case}");
+    let (again, same) = app.send(keyed("press-1")).await;
+    assert_eq!(again, StatusCode::OK, "a retried report is the same case");
+    assert_eq!(same["id"], case["id"]);
+    let id = case["id"].as_i64().unwrap();
+    assert_eq!(case["grid"], "610304003002006");
+    assert_eq!(case["source"], "resident_report");
+    assert_eq!(case["state"], "reported");
+    assert!(case["step_deadline"].is_string(), "filing has a deadline");
+
+    // The resident cannot file or dispatch their own report.
+    let (status, _) = resident
+        .call("POST", &format!("/api/v1/cases/{id}/events"), json!({ "type": "file", "category": category }))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (_, mine) = resident.get("/api/v1/cases/mine").await;
+    assert_eq!(mine["total"], 1);
+
+    step(&operator, id, json!({ "type": "file", "category": category, "note": "立案" })).await;
+    let dispatched = step(&operator, id, json!({ "type": "dispatch", "unit": "610304003002" })).await;
+    assert_eq!(dispatched["state"], "dispatched");
+    assert_eq!(dispatched["handler_unit"], "610304003002");
+    // Dispatching again is not a step of a dispatched case.
+    let (status, refused) = operator
+        .call("POST", &format!("/api/v1/cases/{id}/events"), json!({ "type": "dispatch", "unit": "610304003002" }))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(refused["error"]["message"].as_str().unwrap().contains("cannot be dispatched"), "{refused}");
+
+    step(&community, id, json!({ "type": "accept" })).await;
+    step(&community, id, json!({ "type": "report_back", "note": "已更换新井盖" })).await;
+    // The handler may not verify their own work.
+    let (status, v) = community
+        .call("POST", &format!("/api/v1/cases/{id}/events"), json!({ "type": "verify", "passed": true }))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{v}");
+    step(&worker, id, json!({ "type": "verify", "passed": true, "note": "现场核查已修复", "location": [lon, lat] }))
+        .await;
+    let closed = step(&operator, id, json!({ "type": "close" })).await;
+    assert_eq!(closed["state"], "closed");
+    assert!(closed["closed_at"].is_string());
+    let (_, seen) = resident.get(&format!("/api/v1/cases/{id}")).await;
+    assert!(seen["actions"].as_array().unwrap().iter().any(|a| a == "evaluate"), "{}", seen["actions"]);
+    let rated = step(&resident, id, json!({ "type": "evaluate", "satisfaction": 5 })).await;
+    assert_eq!(rated["state"], "evaluated");
+
+    let (_, full) = operator.get(&format!("/api/v1/cases/{id}")).await;
+    let kinds: Vec<&str> = full["events"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["report", "file", "dispatch", "accept", "report_back", "verify", "close", "evaluate"]);
+    assert_eq!(full["events"][5]["actor"]["username"], "t-gridworker");
+
+    // Another community's staff do not even learn the case exists.
+    let other = app.as_user("t-street").await;
+    assert_eq!(other.get(&format!("/api/v1/cases/{id}")).await.0, StatusCode::OK, "the street above sees it");
+    let (_, inbox) = community.get("/api/v1/cases?state=evaluated").await;
+    assert_eq!(inbox["total"], 1);
+    let (status, _) = community.get("/api/v1/cases?unit=610304003003").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn an_overdue_case_climbs_the_levels_once_per_deadline() {
+    let app = writable_app().await;
+    let operator = app.as_user("t-operator").await;
+    let (lat, lon) = in_grid_006(&operator).await;
+    let (_, cats) = operator.get("/api/v1/case-categories").await;
+    let category = cats["majors"][0]["categories"][0]["code"].as_str().unwrap().to_owned();
+    let (_, case) = operator
+        .call(
+            "POST",
+            "/api/v1/cases",
+            json!({ "title": "占道经营", "category": category, "lat": lat, "lon": lon, "source": "hotline_12345" }),
+        )
+        .await;
+    let id = case["id"].as_i64().unwrap();
+    step(&operator, id, json!({ "type": "file", "category": category })).await;
+    step(&operator, id, json!({ "type": "dispatch", "unit": "610304003002006" })).await;
+    let state = civicgrid_server::AppState::load(app.store.clone()).await.unwrap();
+    let (_, now) = operator.get(&format!("/api/v1/cases/{id}")).await;
+    let deadline: jiff::Timestamp = now["step_deadline"].as_str().unwrap().parse().unwrap();
+    let before = deadline - jiff::SignedDuration::from_secs(1);
+    assert_eq!(civicgrid_server::casework::escalate_due(&state, before).await.unwrap(), 0, "not overdue yet");
+    let after = deadline + jiff::SignedDuration::from_secs(1);
+    assert_eq!(civicgrid_server::casework::escalate_due(&state, after).await.unwrap(), 1);
+    assert_eq!(
+        civicgrid_server::casework::escalate_due(&state, after).await.unwrap(),
+        0,
+        "never twice for one deadline"
+    );
+    let (_, c) = operator.get(&format!("/api/v1/cases/{id}")).await;
+    assert_eq!(c["escalation"], "community");
+    assert_eq!(c["supervision"], true);
+    let last = c["events"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["type"], "escalated");
+    assert!(last["note"].as_str().unwrap().contains("督办"));
+    // A whole step limit later it goes up again, to the street.
+    let later: jiff::Timestamp = c["escalate_at"].as_str().unwrap().parse().unwrap();
+    assert!(later > deadline);
+    assert_eq!(
+        civicgrid_server::casework::escalate_due(&state, later + jiff::SignedDuration::from_secs(1)).await.unwrap(),
+        1
+    );
+    let (_, c) = operator.get(&format!("/api/v1/cases/{id}")).await;
+    assert_eq!(c["escalation"], "street");
+    // The clock above ran at made-up times; by the real clock the step is not late yet.
+    let (_, overdue) = operator.get("/api/v1/cases?overdue=true").await;
+    assert!(overdue["items"].as_array().unwrap().iter().all(|x| x["id"] != id));
+}
+
+#[tokio::test]
+async fn a_second_report_nearby_is_flagged_and_can_be_merged() {
+    let app = writable_app().await;
+    let resident = app.as_user("t-resident").await;
+    let operator = app.as_user("t-operator").await;
+    let (lat, lon) = in_grid_006(&operator).await;
+    let (_, cats) = operator.get("/api/v1/case-categories").await;
+    let category = cats["majors"][0]["categories"][0]["code"].as_str().unwrap().to_owned();
+    let report = |dlat: f64| json!({ "title": "井盖缺失", "category": category, "lat": lat + dlat, "lon": lon });
+    let (_, a) = resident.call("POST", "/api/v1/cases", report(0.0)).await;
+    let (_, b) = resident.call("POST", "/api/v1/cases", report(0.0001)).await;
+    let (_, far) = resident.call("POST", "/api/v1/cases", report(0.01)).await;
+    assert_eq!(b["duplicate_of"], a["id"], "11 m away, same category");
+    assert_eq!(far["duplicate_of"], Value::Null, "1 km away is another problem");
+    let (bid, aid) = (b["id"].as_i64().unwrap(), a["id"].as_i64().unwrap());
+    let merged = step(&operator, bid, json!({ "type": "merged_into", "case": aid, "note": "同一井盖" })).await;
+    assert_eq!(merged["state"], "merged");
+    assert_eq!(merged["merged_into"], aid);
+}
+
+#[tokio::test]
+async fn bad_reports_get_a_clear_4xx() {
+    let app = writable_app().await;
+    let resident = app.as_user("t-resident").await;
+    let auditor = app.as_user("t-auditor").await;
+    for (body, want, words) in [
+        (json!({ "title": "", "lat": 34.36, "lon": 107.37 }), StatusCode::UNPROCESSABLE_ENTITY, "title"),
+        (json!({ "title": "x", "lat": 34.36, "lon": 107.9 }), StatusCode::UNPROCESSABLE_ENTITY, "outside"),
+        (json!({ "title": "x", "lat": 134.36, "lon": 107.37 }), StatusCode::UNPROCESSABLE_ENTITY, "latitude"),
+        (
+            json!({ "title": "x", "category": "99", "lat": 34.36, "lon": 107.37 }),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "99",
+        ),
+        (
+            json!({ "title": "x", "category": "01", "lat": 34.36, "lon": 107.37 }),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "sub-class",
+        ),
+        (
+            json!({ "title": "x", "source": "camera_alarm", "lat": 34.36, "lon": 107.37 }),
+            StatusCode::FORBIDDEN,
+            "source",
+        ),
+        (json!({ "title": "x", "lat": 34.36 }), StatusCode::UNPROCESSABLE_ENTITY, "lon"),
+        (json!({ "title": "x", "lat": 34.36, "lon": 107.37, "bogus": 1 }), StatusCode::UNPROCESSABLE_ENTITY, "bogus"),
+    ] {
+        let (status, v) = resident.call("POST", "/api/v1/cases", body.clone()).await;
+        assert_eq!(status, want, "{body}: {v}");
+        assert!(v["error"]["message"].as_str().unwrap().contains(words), "{body}: {v}");
+    }
+    assert_eq!(
+        auditor.call("POST", "/api/v1/cases", json!({ "title": "x", "lat": 34.36, "lon": 107.37 })).await.0,
+        StatusCode::FORBIDDEN
+    );
+    let (status, _) = resident.get("/api/v1/cases/999999").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = resident.call("POST", "/api/v1/cases/999999/events", json!({ "type": "comment" })).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let operator = app.as_user("t-operator").await;
+    for q in ["state=sleeping", "source=pigeon", "category=x1", "limit=0"] {
+        let (status, v) = operator.get(&format!("/api/v1/cases?{q}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{q}: {v}");
+    }
+}

@@ -1,4 +1,4 @@
-//! The single error type of this crate, shared by coordinates, reference systems and polygons.
+//! The single error type of this crate, shared by coordinates, reference systems, polygons and the walking network.
 
 /// Everything that can go wrong when turning outside input into geometry.
 #[derive(Debug, thiserror::Error, Clone, PartialEq)]
@@ -18,4 +18,43 @@ pub enum GeoError {
     /// A polygon that cannot be used as a grid boundary; the text says why.
     #[error("invalid polygon: {0}")]
     InvalidPolygon(String),
+    /// An edge names a node the graph does not have.
+    #[error("edge {edge} names node {node}, but the graph has {nodes} nodes")]
+    UnknownEdgeNode {
+        /// Position of the edge in the input, from 0.
+        edge: usize,
+        /// The node id it names.
+        node: u32,
+        /// How many nodes the graph has (valid ids are below this).
+        nodes: usize,
+    },
+    /// An edge whose length is negative, NaN or infinite.
+    #[error("edge {edge} has length {length_m} m; a length must be finite and not negative")]
+    BadEdgeLength {
+        /// Position of the edge in the input, from 0.
+        edge: usize,
+        /// The offending length.
+        length_m: f64,
+    },
+    /// More nodes or edges than the compact `u32` adjacency can address.
+    #[error("the network is too large: {0}")]
+    NetworkTooLarge(String),
+    /// A facility placed on a node the graph does not have.
+    #[error("facility of category {category:?} sits on node {node}, but the graph has {nodes} nodes")]
+    UnknownFacilityNode {
+        /// The facility's category.
+        category: String,
+        /// The node id it names.
+        node: u32,
+        /// How many nodes the graph has.
+        nodes: usize,
+    },
+    /// A search radius or walking speed that is not a positive finite number.
+    #[error("{what} must be a positive finite number, not {value}")]
+    NotPositive {
+        /// What the number is ("radius", "walking speed").
+        what: &'static str,
+        /// The offending value.
+        value: f64,
+    },
 }

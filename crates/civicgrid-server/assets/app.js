@@ -188,7 +188,7 @@
     grid: { color: "#6e7b8b", weight: 0.6, fillColor: "#ffffff", fillOpacity: 0.35 },
     outline: { color: "#0f1b2d", weight: 2.5, fillColor: "#1f6feb", fillOpacity: 0.06, dashArray: "6 4" },
   };
-  var MARKER_COLOURS = { compound: "#1f6feb", facility: "#1a7f37", camera: "#8250df" };
+  var MARKER_COLOURS = { compound: "#1f6feb", facility: "#1a7f37", camera: "#8250df", "case": "#bc4c00", overdue: "#cf222e" };
   var CAMERA_COLOURS = { online: "#8250df", offline: "#8c959f", fault: "#cf222e" };
 
   function drawMap(node) {
@@ -224,11 +224,12 @@
 
     function marker(m) {
       var colour = m.kind === "camera" ? CAMERA_COLOURS[m.status] || MARKER_COLOURS.camera : MARKER_COLOURS[m.kind];
+    if (m.kind === "case" && m.overdue) colour = MARKER_COLOURS.overdue;
       var title = m.name;
       if (m.category) title += " · " + T("category." + m.category);
       if (m.status) title += " · " + T("status." + m.status);
       return L.circleMarker([m.lat, m.lon], {
-        radius: m.kind === "camera" ? 4 : 6, color: "#fff", weight: 1.5, fillColor: colour, fillOpacity: 0.95,
+        radius: m.kind === "camera" ? 4 : m.kind === "case" ? 9 : 6, color: "#fff", weight: 1.5, fillColor: colour, fillOpacity: 0.95,
       }).bindTooltip(title);
     }
 
@@ -248,7 +249,7 @@
         if (b.isValid()) bounds.extend(b);
       });
       // Leaflet needs a view before it can place circle markers.
-      if (bounds.isValid()) map.fitBounds(bounds, { padding: [12, 12] });
+      if (bounds.isValid()) map.fitBounds(bounds, { padding: [12, 12], maxZoom: 17 });
       else map.setView([0, 0], 2);
       // Added in the order given, so later layers sit on top and take the clicks.
       drawn.concat(dots).forEach(function (d) { d.addTo(map); });
@@ -259,11 +260,157 @@
       map.on("zoomend", labels);
       labels();
       node.setAttribute("data-markers", dots.length);
+      if (spec.pick) setUpPick(map, node, document.querySelector(spec.pick));
+      // Tests and later scripts reach the map through its node.
+      node.leafletMap = map;
       node.setAttribute("data-ready", "true");
     }).catch(function (e) {
       if (window.console) console.error(e);
       node.appendChild(el("p", { "class": "map-fallback", role: "alert" }, T("map.failed")));
       node.setAttribute("data-ready", "error");
+    });
+  }
+
+  // ---- Picking a point: a tap drops the pin and fills the form's lat/lon. ----
+
+  function setUpPick(map, node, form) {
+    if (!form) return;
+    var lat = form.querySelector('input[name="lat"]');
+    var lon = form.querySelector('input[name="lon"]');
+    var pin = null;
+    function place(latlng, pan) {
+      if (!pin) {
+        pin = L.circleMarker(latlng, { radius: 9, color: "#fff", weight: 2, fillColor: MARKER_COLOURS["case"], fillOpacity: 0.95 }).addTo(map);
+      } else {
+        pin.setLatLng(latlng);
+      }
+      if (pan) map.panTo(latlng);
+      node.setAttribute("data-pin", latlng.lat.toFixed(6) + "," + latlng.lng.toFixed(6));
+    }
+    map.on("click", function (e) {
+      lat.value = e.latlng.lat.toFixed(6);
+      lon.value = e.latlng.lng.toFixed(6);
+      place(e.latlng, false);
+    });
+    function typed() {
+      var a = Number(lat.value), b = Number(lon.value);
+      if (lat.value && lon.value && isFinite(a) && isFinite(b) && Math.abs(a) <= 90 && Math.abs(b) <= 180) place(L.latLng(a, b), true);
+    }
+    lat.addEventListener("change", typed);
+    lon.addEventListener("change", typed);
+  }
+
+  // ---- Sending JSON to the API: resolves with the body, rejects with its error message. ----
+
+  function sendJson(url, body, headers) {
+    var h = { "Content-Type": "application/json", Accept: "application/json" };
+    Object.keys(headers || {}).forEach(function (k) { h[k] = headers[k]; });
+    return fetch(url, { method: "POST", headers: h, body: JSON.stringify(body) })
+      .then(function (r) {
+        return r.json().catch(function () { return {}; }).then(function (b) { return { ok: r.ok, status: r.status, body: b }; });
+      })
+      .then(function (res) {
+        if (res.ok) return res.body;
+        var message = res.body && res.body.error ? res.body.error.message : String(res.status);
+        throw new Error(message);
+      });
+  }
+
+  function randomKey() {
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+    var bytes = new Uint8Array(16);
+    window.crypto.getRandomValues(bytes);
+    return Array.prototype.map.call(bytes, function (b) { return (b + 256).toString(16).slice(1); }).join("");
+  }
+
+  // ---- The report form: photos first (when offered), then the case, once. ----
+
+  function setUpReport(form) {
+    var error = document.getElementById("report-error");
+    var submit = form.querySelector('button[type="submit"]');
+    // One key per form: a double click or a retry makes one case.
+    var key = randomKey();
+    form.setAttribute("data-idempotency-key", key);
+    var busy = false;
+    function fail(prefix, err) {
+      error.textContent = T(prefix) + (err && err.message ? ": " + err.message : "");
+      error.hidden = false;
+    }
+    form.addEventListener("submit", function (e) {
+      e.preventDefault();
+      if (busy) return;
+      var data = new FormData(form);
+      error.hidden = true;
+      if (!String(data.get("lat") || "").trim() || !String(data.get("lon") || "").trim()) {
+        error.textContent = T("report.pin_needed");
+        error.hidden = false;
+        return;
+      }
+      var body = {
+        title: String(data.get("title") || "").trim(),
+        description: String(data.get("description") || "").trim(),
+        lat: Number(data.get("lat")),
+        lon: Number(data.get("lon")),
+      };
+      if (data.get("category")) body.category = String(data.get("category"));
+      if (data.get("source")) body.source = String(data.get("source"));
+      var fileInput = form.querySelector('input[type="file"][data-upload]');
+      var files = fileInput ? Array.prototype.slice.call(fileInput.files || []) : [];
+      busy = true;
+      submit.disabled = true;
+      submit.textContent = T("report.busy");
+      Promise.all(files.map(function (f) {
+        return fetch(fileInput.getAttribute("data-upload"), { method: "POST", headers: { "Content-Type": f.type, Accept: "application/json" }, body: f })
+          .then(function (r) { return r.json().then(function (b) { if (!r.ok) throw new Error(b && b.error ? b.error.message : r.status); return b.id; }); });
+      }))
+        .catch(function (err) { err.upload = true; throw err; })
+        .then(function (ids) {
+          if (ids.length) body.photos = ids;
+          return sendJson("/api/v1/cases", body, { "Idempotency-Key": key });
+        })
+        .then(function (c) {
+          window.location.href = "/cases/" + c.id + "?flash=flash.case_reported";
+        })
+        .catch(function (err) {
+          fail(err && err.upload ? "report.upload_failed" : "report.failed", err);
+          busy = false;
+          submit.disabled = false;
+          submit.textContent = T("report.submit");
+        });
+    });
+  }
+
+  // ---- Case actions: each form posts one event; the page shows the result. ----
+
+  function setUpAction(form) {
+    var error = form.querySelector(".form-error");
+    var submit = form.querySelector('button[type="submit"]');
+    var label = submit.textContent;
+    form.addEventListener("submit", function (e) {
+      e.preventDefault();
+      var data = new FormData(form);
+      var body = { type: form.getAttribute("data-action") };
+      ["category", "unit", "request", "level"].forEach(function (k) { if (data.get(k)) body[k] = String(data.get(k)); });
+      if (data.has("passed")) body.passed = data.get("passed") === "true";
+      if (data.has("satisfaction")) body.satisfaction = Number(data.get("satisfaction"));
+      if (data.has("extra_hours")) body.extra = "PT" + Math.round(Number(data.get("extra_hours"))) + "H";
+      if (data.has("case")) body["case"] = Number(data.get("case"));
+      if (body.type === "escalated") body.supervision = data.get("supervision") === "true";
+      var note = String(data.get("note") || "").trim();
+      if (note) body.note = note;
+      error.hidden = true;
+      submit.disabled = true;
+      submit.textContent = T("case.busy");
+      sendJson("/api/v1/cases/" + encodeURIComponent(form.getAttribute("data-case")) + "/events", body)
+        .then(function () {
+          window.location.href = window.location.pathname + "?flash=flash.case_updated";
+        })
+        .catch(function (err) {
+          error.textContent = T("case.action_failed") + (err && err.message ? ": " + err.message : "");
+          error.hidden = false;
+          submit.disabled = false;
+          submit.textContent = label;
+        });
     });
   }
 
@@ -367,4 +514,6 @@
   document.querySelectorAll(".bar-chart[data-chart]").forEach(drawChart);
   document.querySelectorAll(".map[data-map]").forEach(drawMap);
   document.querySelectorAll("form[data-locate]").forEach(setUpLocate);
+  document.querySelectorAll("form[data-report]").forEach(setUpReport);
+  document.querySelectorAll("form.case-action[data-action]").forEach(setUpAction);
 })();

@@ -37,6 +37,8 @@ pub struct AppState {
     pub limits: auth::RateLimits,
     /// The case workflow's calendar, duplicate rule and clock.
     pub cases: casework::CaseSettings,
+    /// Where photos are kept; uploads are refused without one.
+    pub attachments: Option<Arc<civicgrid_store::attachments::AttachmentStore>>,
 }
 
 impl AppState {
@@ -49,11 +51,22 @@ impl AppState {
             tiles: None,
             limits: auth::RateLimits::default(),
             cases: casework::CaseSettings::default(),
+            attachments: None,
         })
     }
 
     pub fn with_tiles(mut self, tiles: Option<String>) -> Self {
         self.tiles = tiles;
+        self
+    }
+
+    pub fn with_attachments(mut self, store: civicgrid_store::attachments::AttachmentStore) -> Self {
+        self.attachments = Some(Arc::new(store));
+        self
+    }
+
+    pub fn with_calendar(mut self, calendar: civicgrid_domain::WorkCalendar) -> Self {
+        self.cases.calendar = calendar;
         self
     }
 

@@ -96,6 +96,11 @@ fn sample(method: &str, path: &str, side: &Side, role: &str, n: usize) -> Option
             acts: false,
         },
         ("GET", "/api/v1/case-categories") => read(path.into()),
+        ("GET", "/api/v1/kpis") => {
+            read(format!("/api/v1/kpis?unit={g}&from=2026-01-01T00:00:00Z&to=2027-01-01T00:00:00Z"))
+        }
+        // Photos are bytes, not JSON: tried for every role below the loop.
+        ("POST", "/api/v1/attachments") | ("GET", "/api/v1/attachments/{id}/{variant}") => return None,
         ("GET", "/api/v1/cases") => read(format!("/api/v1/cases?unit={g}")),
         // Anyone who may report may report anywhere as a resident would.
         ("POST", "/api/v1/cases") => {
@@ -246,6 +251,24 @@ async fn every_route_every_role_inside_and_outside_its_scope() {
         assert_eq!(status, StatusCode::NO_CONTENT, "{username} revokes own token");
         let (status, _) = client.call("DELETE", &format!("/api/v1/tokens/{id}"), Value::Null).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{username} revokes it twice");
+        // Photos: whoever may report may upload, and sees their own upload.
+        let (status, photo) = client.raw("POST", "/api/v1/attachments", tiny_png(n), "image/png").await;
+        if role.has(Permission::ReportCases) {
+            assert!(status.is_success(), "{username} uploads: {status} {photo}");
+            let id = photo["id"].as_str().unwrap();
+            let res = tower::ServiceExt::oneshot(
+                app.router.clone(),
+                axum::http::Request::get(format!("/api/v1/attachments/{id}/thumb"))
+                    .header("authorization", format!("Bearer {}", client.token.as_deref().unwrap()))
+                    .body(axum::body::Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+            assert_eq!(res.status(), StatusCode::OK, "{username} sees their own photo");
+        } else {
+            assert_eq!(status, StatusCode::FORBIDDEN, "{username} uploads: {photo}");
+        }
         // Ending the session revokes the token it was made with.
         let last = app.as_user(username).await;
         let (status, _) = last.call("DELETE", "/api/v1/session", Value::Null).await;
@@ -275,6 +298,7 @@ async fn every_page_every_role_inside_and_outside_its_scope() {
     let app = writable_app().await;
     let inside = grid_point(&app, IN_GRID).await;
     let outside = grid_point(&app, OUT_GRID).await;
+    let (in_case, out_case) = (case_in(&app, IN_GRID).await, case_in(&app, OUT_GRID).await);
     let ok = |s: StatusCode| s == StatusCode::OK || s == StatusCode::SEE_OTHER;
     let mut failures = Vec::new();
     for (username, role, scope) in ACCOUNTS {
@@ -291,6 +315,9 @@ async fn every_page_every_role_inside_and_outside_its_scope() {
                     (format!("/locate?lat={}&lon={}", outside.0, outside.1), false),
                 ],
                 ("GET", "/assets/{*path}") => vec![("/assets/app.css".into(), true)],
+                ("GET", "/cases/{id}") => {
+                    vec![(format!("/cases/{in_case}"), true), (format!("/cases/{out_case}"), false)]
+                }
                 ("GET", p) => vec![(p.to_owned(), true)],
                 // Forms: only whether the role may post at all is checked here;
                 // what they do is the browser tests' story.
@@ -307,13 +334,13 @@ async fn every_page_every_role_inside_and_outside_its_scope() {
             };
             for (uri, is_inside) in sides {
                 let (status, _) = client.get(&uri).await;
+                let grid = UnitCode::parse(if is_inside { IN_GRID } else { OUT_GRID }).unwrap();
                 let want_ok = match route.access {
+                    // A case page shows only cases the role may view there; others are not found.
+                    _ if route.path == "/cases/{id}" => role.has(Permission::ViewCases) && scope.contains(&grid),
                     Access::Public | Access::Signed => true,
                     Access::Need(p) if !role.has(p) => false,
-                    Access::Need(_) => {
-                        let grid = UnitCode::parse(if is_inside { IN_GRID } else { OUT_GRID }).unwrap();
-                        is_inside || scope.contains(&grid)
-                    }
+                    Access::Need(_) => is_inside || scope.contains(&grid),
                 };
                 let good = if want_ok {
                     ok(status)
@@ -343,6 +370,14 @@ async fn every_page_every_role_inside_and_outside_its_scope() {
         assert!(to.starts_with("/login?next="), "{path} → {to}");
     }
     assert_eq!(anon.get("/login").await.0, StatusCode::OK);
+}
+
+/// A small PNG, different for each `n`.
+fn tiny_png(n: usize) -> Vec<u8> {
+    let img = image::RgbImage::from_pixel(8, 8, image::Rgb([n as u8, 40, 200]));
+    let mut out = std::io::Cursor::new(Vec::new());
+    image::DynamicImage::ImageRgb8(img).write_to(&mut out, image::ImageFormat::Png).unwrap();
+    out.into_inner()
 }
 
 async fn grid_point(app: &support::App, grid: &str) -> (f64, f64) {

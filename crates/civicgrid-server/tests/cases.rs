@@ -224,3 +224,91 @@ async fn bad_reports_get_a_clear_4xx() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{q}: {v}");
     }
 }
+
+fn jpeg(w: u32, h: u32) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(w, h, |x, y| image::Rgb([(x * 3) as u8, (y * 3) as u8, 120]));
+    let mut out = std::io::Cursor::new(Vec::new());
+    image::DynamicImage::ImageRgb8(img).write_to(&mut out, image::ImageFormat::Jpeg).unwrap();
+    out.into_inner()
+}
+
+#[tokio::test]
+async fn a_grid_worker_fixes_it_on_the_spot_with_a_photo() {
+    let app = writable_app().await;
+    let worker = app.as_user("t-gridworker").await;
+    let (lat, lon) = in_grid_006(&worker).await;
+    // Upload: only images, checked by content.
+    let (status, v) = worker.raw("POST", "/api/v1/attachments", "not an image", "image/jpeg").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    let (status, _) = worker.raw("POST", "/api/v1/attachments", jpeg(20, 20), "text/plain").await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let (status, photo) = worker.raw("POST", "/api/v1/attachments", jpeg(64, 48), "image/jpeg").await;
+    assert_eq!(status, StatusCode::CREATED, "{photo}");
+    let pid = photo["id"].as_str().unwrap().to_owned();
+
+    let (_, cats) = worker.get("/api/v1/case-categories").await;
+    let quick = cats["majors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|m| m["categories"].as_array().unwrap().clone())
+        .find(|c| c["self_handle"] == true)
+        .expect("a category a grid worker may self-handle");
+    let category = quick["code"].as_str().unwrap();
+    let (status, case) = worker
+        .call(
+            "POST",
+            "/api/v1/cases",
+            json!({ "title": "乱堆杂物", "category": category, "lat": lat, "lon": lon, "photos": [pid] }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{case}");
+    assert_eq!(case["source"], "patrol");
+    let id = case["id"].as_i64().unwrap();
+    let done =
+        step(&worker, id, json!({ "type": "self_handle", "category": category, "note": "当场清理", "photos": [pid] }))
+            .await;
+    assert_eq!(done["state"], "closed", "{done}");
+
+    // Who may see the photo: those who see the case; the original only to handlers.
+    let community = app.as_user("t-community").await;
+    let thumb = format!("/api/v1/attachments/{pid}/thumb");
+    let res = tower::ServiceExt::oneshot(
+        app.router.clone(),
+        axum::http::Request::get(&thumb)
+            .header("authorization", format!("Bearer {}", community.token.as_deref().unwrap()))
+            .body(axum::body::Body::empty())
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["content-type"], "image/jpeg");
+    let outsider = app.as_user("t-resident").await;
+    assert_eq!(outsider.get(&thumb).await.0, StatusCode::NOT_FOUND, "a resident who did not report it");
+    assert_eq!(outsider.get(&format!("/api/v1/attachments/{pid}/original")).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(community.get(&format!("/api/v1/attachments/{pid}/sideways")).await.0, StatusCode::BAD_REQUEST);
+    // Nobody attaches a photo they did not upload.
+    let (status, v) = outsider
+        .call("POST", "/api/v1/cases", json!({ "title": "借图", "lat": lat, "lon": lon, "photos": [pid] }))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    // Too large for an upload.
+    let huge = vec![0xFFu8; civicgrid_store::attachments::DEFAULT_MAX_BYTES + 1];
+    assert_eq!(worker.raw("POST", "/api/v1/attachments", huge, "image/jpeg").await.0, StatusCode::PAYLOAD_TOO_LARGE);
+
+    // The indicators count it: one case, self-handled, closed on time.
+    let now = jiff::Timestamp::now();
+    let from = now - jiff::SignedDuration::from_hours(1);
+    let to = now + jiff::SignedDuration::from_hours(1);
+    let (status, k) = community.get(&format!("/api/v1/kpis?unit=610304003002&from={from}&to={to}&by=grid")).await;
+    assert_eq!(status, StatusCode::OK, "{k}");
+    let grid = k["units"].as_array().unwrap().iter().find(|u| u["unit"] == "610304003002006").unwrap().clone();
+    assert_eq!(grid["reported"], 1);
+    assert_eq!(grid["closed"], 1);
+    assert_eq!(grid["self_handled"]["num"], 1);
+    let (status, _) = community.get(&format!("/api/v1/kpis?unit=610304003002&from={to}&to={from}")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = community.get(&format!("/api/v1/kpis?unit=610304003003&from={from}&to={to}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

@@ -191,6 +191,18 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Open cases whose `escalate_at` passed before `now` and that have not
     /// been escalated for that time, oldest first.
     async fn due_escalations(&self, now: Timestamp, limit: u32) -> Result<Vec<CaseRecord>>;
+    /// The event histories of every case within a unit created before a time,
+    /// for indicators.
+    async fn case_histories(&self, within: &UnitCode, created_before: Timestamp) -> Result<Vec<Vec<CaseEventRecord>>>;
+
+    // --- attachments (the files are in an `attachments::AttachmentStore`) ---
+
+    /// Records an upload and who made it; audited the first time.
+    async fn record_attachment(&self, a: &attachments::StoredAttachment, by: &Actor) -> Result<()>;
+    /// `None` when no such attachment; `Some(uploader)` otherwise.
+    async fn attachment_uploader(&self, id: &str) -> Result<Option<Option<i64>>>;
+    /// The cases whose events show the attachment.
+    async fn cases_showing(&self, attachment_id: &str) -> Result<Vec<CaseRecord>>;
 
     // --- the audit log ---
 

@@ -3,6 +3,7 @@
 //! accounts, `audit verify` checks the audit chain, `keys rotate` rotates the
 //! personal-data key, `bench` measures.
 
+mod access_cmd;
 mod accounts;
 mod bench;
 mod demo;
@@ -85,6 +86,13 @@ enum Command {
         /// URL template of a map tile layer ({z}/{x}/{y}); none by default.
         #[arg(long, env = "CIVICGRID_TILES")]
         tiles: Option<String>,
+        /// Directory for photos; the database path with `.files` appended by default.
+        #[arg(long, env = "CIVICGRID_ATTACHMENTS")]
+        attachments: Option<PathBuf>,
+        /// A CSV of public holidays and adjusted working days (date,kind,name) to
+        /// add to the built-in 2025–2026 calendar, e.g. the 2027 arrangement.
+        #[arg(long, env = "CIVICGRID_HOLIDAYS")]
+        holidays: Option<PathBuf>,
     },
     /// Write the synthetic demo district into an empty database.
     Demo {
@@ -107,6 +115,19 @@ enum Command {
     Keys {
         #[command(subcommand)]
         what: KeysCommand,
+    },
+    /// Walking accessibility: for every node of a street graph, facilities
+    /// within a radius and the nearest of each category, as CSV.
+    Access {
+        /// Folder with nodes.csv, edges.csv, pois.csv and poi_snap.csv.
+        #[arg(long)]
+        graph: PathBuf,
+        /// Walking radius in metres (1200 is 15 minutes at 4.8 km/h).
+        #[arg(long, default_value_t = 1200.0)]
+        radius: f64,
+        /// CSV file to write.
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Measure: locate throughput, demo generation, start-up time and memory.
     Bench {
@@ -170,7 +191,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_logging(cli.log_json);
     match cli.command {
-        Command::Serve { addr, db, demo, demo_seed, demo_password, tiles } => {
+        Command::Serve { addr, db, demo, demo_seed, demo_password, tiles, attachments, holidays } => {
             let store = db.open().await?;
             if demo {
                 if store.is_empty().await? {
@@ -178,10 +199,23 @@ async fn main() -> anyhow::Result<()> {
                 }
                 accounts::ensure_demo_accounts(store.as_ref(), &demo_password).await?;
             }
-            let state = civicgrid_server::AppState::load(store)
+            let mut calendar = civicgrid_domain::WorkCalendar::china();
+            if let Some(path) = &holidays {
+                let csv =
+                    std::fs::read_to_string(path).with_context(|| format!("could not read {}", path.display()))?;
+                calendar.load(&csv).with_context(|| format!("the holiday file {}", path.display()))?;
+            }
+            let mut state = civicgrid_server::AppState::load(store)
                 .await
                 .context("could not load the grid index")?
-                .with_tiles(tiles);
+                .with_tiles(tiles)
+                .with_calendar(calendar);
+            let files = attachments.or_else(|| db.key_path().map(|k| k.with_extension("files")));
+            if let Some(dir) = files {
+                let files = civicgrid_store::attachments::AttachmentStore::open(&dir)
+                    .with_context(|| format!("could not use the attachment directory {}", dir.display()))?;
+                state = state.with_attachments(files);
+            }
             let listener =
                 tokio::net::TcpListener::bind(addr).await.with_context(|| format!("could not listen on {addr}"))?;
             let local = listener.local_addr()?;
@@ -215,6 +249,7 @@ async fn main() -> anyhow::Result<()> {
             let n = store.reencrypt_personal_data(&Actor::system("keys rotate")).await?;
             println!("key {id} is now current; {n} records re-encrypted");
         }
+        Command::Access { graph, radius, out } => access_cmd::run(&graph, radius, &out)?,
         Command::Bench { what } => bench::run(what).await?,
     }
     Ok(())

@@ -57,6 +57,9 @@ pub struct Report {
     crs: Option<String>,
     /// resident_report (default), patrol (grid staff), hotline_12345 or camera_alarm (command centre).
     source: Option<String>,
+    /// Ids from `POST /api/v1/attachments`, uploaded by the caller.
+    #[serde(default)]
+    photos: Vec<String>,
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
@@ -135,13 +138,14 @@ pub async fn file(
         }
         None => return Err(ApiError::forbidden(format!("grid {grid} is outside the area you report for"))),
     };
+    let photos = super::attachments::own_photos(&state, &caller, &body.photos).await?;
     let now = Timestamp::now();
     let event = CaseEvent {
         at: now,
         actor,
         kind: EventKind::Report { source, grid: grid.clone(), category: category.clone() },
         note: body.description.trim().to_owned(),
-        photos: Vec::new(),
+        photos,
         location: Some((point.lon(), point.lat())),
     };
     let view = civicgrid_domain::case::CaseView::open(&event).map_err(|e| ApiError::unprocessable(e.to_string()))?;
@@ -286,6 +290,9 @@ pub struct Step {
     note: String,
     /// `[longitude, latitude]` where the actor is, WGS-84.
     location: Option<(f64, f64)>,
+    /// Ids from `POST /api/v1/attachments`, uploaded by the caller.
+    #[serde(default)]
+    photos: Vec<String>,
 }
 
 /// `POST /api/v1/cases/{id}/events`: the next step of the workflow. The
@@ -323,6 +330,7 @@ pub async fn act(
             return Err(ApiError::unprocessable("a case is merged into another open case"));
         }
     }
+    let photos = super::attachments::own_photos(&state, &caller, &step.photos).await?;
     let mut events = casework::history(&state, id).await?;
     let mut view = casework::replay(&events)?;
     let event = CaseEvent {
@@ -330,7 +338,7 @@ pub async fn act(
         actor,
         kind: step.kind,
         note: step.note.trim().to_owned(),
-        photos: Vec::new(),
+        photos,
         location: step.location,
     };
     view.apply_with(casework::rules(), &event).map_err(|e| ApiError {

@@ -3,10 +3,12 @@
 //! lists of compounds, facilities, cameras, Party branches and people.
 
 pub(crate) mod account;
+mod attachments;
 mod audit;
 mod cases;
 mod extract;
 mod geojson;
+mod kpis;
 mod residents;
 
 use crate::auth::Caller;
@@ -56,6 +58,12 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/cases/mine", get(cases::mine))
         .route("/api/v1/cases/{id}", get(cases::one))
         .route("/api/v1/cases/{id}/events", post(cases::act))
+        .route("/api/v1/kpis", get(kpis::compute))
+        .route(
+            "/api/v1/attachments",
+            post(attachments::upload).layer(axum::extract::DefaultBodyLimit::max(attachments::MAX_UPLOAD)),
+        )
+        .route("/api/v1/attachments/{id}/{variant}", get(attachments::fetch))
 }
 
 pub const OPENAPI: &str = include_str!("../../openapi.json");

@@ -79,6 +79,9 @@ pub const ROUTES: &[RouteSpec] = &[
     api("GET", "/api/v1/cases/mine", Signed),
     api("GET", "/api/v1/cases/{id}", Signed),
     api("POST", "/api/v1/cases/{id}/events", Signed),
+    api("GET", "/api/v1/kpis", Need(ViewCases)),
+    api("POST", "/api/v1/attachments", Need(ReportCases)),
+    api("GET", "/api/v1/attachments/{id}/{variant}", Signed),
     page("GET", "/", Signed),
     page("GET", "/units/{code}", Need(ViewOrg)),
     page("GET", "/locate", Need(ViewOrg)),
@@ -93,6 +96,10 @@ pub const ROUTES: &[RouteSpec] = &[
     page("GET", "/users", Need(ManageUsers)),
     page("POST", "/users", Need(ManageUsers)),
     page("GET", "/audit", Need(ReadAudit)),
+    page("GET", "/report", Need(ReportCases)),
+    page("GET", "/cases", Need(ViewCases)),
+    page("GET", "/cases/mine", Signed),
+    page("GET", "/cases/{id}", Signed),
 ];
 
 /// The declaration of a matched route; HEAD is answered as GET.

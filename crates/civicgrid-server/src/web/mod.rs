@@ -1,5 +1,6 @@
 //! The web pages: district overview, street, community and grid pages, the
-//! sign-in page, the caller's account, user administration and the audit log,
+//! sign-in page, the caller's account, user administration, the audit log and
+//! the case pages (report, inbox, my reports, one case),
 //! in Simplified Chinese by default and English on request.
 //!
 //! Pages are rendered on the server from the store (counts and tables work
@@ -9,6 +10,7 @@
 mod account;
 mod assets;
 mod audit;
+mod cases;
 mod i18n;
 mod nav;
 mod pages;
@@ -37,6 +39,10 @@ pub fn routes() -> Router<AppState> {
         .route("/account/tokens/{id}/revoke", post(account::revoke_token))
         .route("/users", get(users::list).post(users::create))
         .route("/audit", get(audit::show))
+        .route("/report", get(cases::report))
+        .route("/cases", get(cases::inbox))
+        .route("/cases/mine", get(cases::mine))
+        .route("/cases/{id}", get(cases::show))
 }
 
 #[cfg(test)]

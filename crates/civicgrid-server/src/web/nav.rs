@@ -23,7 +23,7 @@ pub struct NavEntry {
 }
 
 use Needs::SignedIn;
-use Permission::{ManageUsers, ReadAudit, ViewOrg};
+use Permission::{ManageUsers, ReadAudit, ReportCases, ViewCases, ViewOrg};
 
 const fn needs(p: Permission) -> Needs {
     Needs::Permission(p)
@@ -34,6 +34,9 @@ pub const NAV: &[NavEntry] = &[
     NavEntry { key: "nav.map", href: "/#map", needs: needs(ViewOrg) },
     NavEntry { key: "nav.communities", href: "/#communities", needs: needs(ViewOrg) },
     NavEntry { key: "nav.locate", href: "/#locate", needs: needs(ViewOrg) },
+    NavEntry { key: "nav.cases", href: "/cases", needs: needs(ViewCases) },
+    NavEntry { key: "nav.report", href: "/report", needs: needs(ReportCases) },
+    NavEntry { key: "nav.my_cases", href: "/cases/mine", needs: SignedIn },
     NavEntry { key: "nav.users", href: "/users", needs: needs(ManageUsers) },
     NavEntry { key: "nav.audit", href: "/audit", needs: needs(ReadAudit) },
     NavEntry { key: "nav.account", href: "/account", needs: SignedIn },
@@ -83,9 +86,22 @@ mod tests {
         let all_but =
             |skip: &[&str]| -> Vec<&'static str> { NAV.iter().map(|e| e.key).filter(|k| !skip.contains(k)).collect() };
         assert_eq!(keys(None), Vec::<&str>::new(), "anonymous visitors see nothing");
-        assert_eq!(keys(Some(&principal(Role::Admin, "610304"))), all_but(&["nav.audit"]));
+        assert_eq!(keys(Some(&principal(Role::Admin, "610304"))), all_but(&["nav.audit", "nav.report"]));
         assert_eq!(keys(Some(&principal(Role::GridWorker, "610304003002001"))), all_but(&["nav.users", "nav.audit"]));
-        assert_eq!(keys(Some(&principal(Role::Auditor, "610304"))), ["nav.audit", "nav.account"]);
+        assert_eq!(keys(Some(&principal(Role::Auditor, "610304"))), ["nav.my_cases", "nav.audit", "nav.account"]);
+        assert_eq!(
+            keys(Some(&principal(Role::Resident, "610304003002"))),
+            [
+                "nav.overview",
+                "nav.map",
+                "nav.communities",
+                "nav.locate",
+                "nav.report",
+                "nav.my_cases",
+                "nav.account",
+                "nav.api"
+            ]
+        );
         assert!(
             menu(Some(&principal(Role::Operator, "610304")), "/account")
                 .iter()

@@ -26,6 +26,10 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ("account.html", include_str!("../../templates/account.html")),
     ("users.html", include_str!("../../templates/users.html")),
     ("audit.html", include_str!("../../templates/audit.html")),
+    ("report.html", include_str!("../../templates/report.html")),
+    ("cases.html", include_str!("../../templates/cases.html")),
+    ("cases_mine.html", include_str!("../../templates/cases_mine.html")),
+    ("case.html", include_str!("../../templates/case.html")),
 ];
 
 static ENV: LazyLock<Environment<'static>> = LazyLock::new(environment);

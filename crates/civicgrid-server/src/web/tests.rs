@@ -3,6 +3,7 @@
 
 use super::i18n::{Lang, catalogue};
 use super::render::{TEMPLATES, environment};
+use civicgrid_domain::case::{Action, CaseState, RequestKind, Source};
 use civicgrid_domain::{CameraStatus, CareGroup, FacilityCategory, Gender, Level, Permission, Role, RoleKind};
 use std::collections::BTreeSet;
 
@@ -147,6 +148,11 @@ fn every_code_shown_by_name_has_a_message() {
     wanted.extend(Permission::ALL.iter().map(|p| format!("permission.{p}")));
     wanted.extend(Level::ALL.iter().map(|l| format!("level.{}", l.as_str())));
     wanted.extend(Lang::ALL.iter().map(|l| format!("lang.{}", l.tag())));
+    wanted.extend(CaseState::ALL.iter().map(|s| format!("case.state.{s}")));
+    wanted.extend(Source::ALL.iter().map(|s| format!("case.source.{s}")));
+    wanted.extend(RequestKind::ALL.iter().map(|r| format!("case.request.{r}")));
+    wanted.extend(Action::ALL.iter().map(|a| format!("case.event.{a}")));
+    wanted.extend(Action::ALL.iter().map(|a| format!("case.action.{a}")));
     wanted.extend(super::nav::NAV.iter().map(|e| e.key.to_owned()));
     for status in [400, 401, 403, 404, 422, 429, 500] {
         wanted.push(format!("error.{status}.title"));
@@ -182,8 +188,10 @@ fn every_message_a_handler_names_exists() {
         ("users.rs", include_str!("users.rs")),
         ("audit.rs", include_str!("audit.rs")),
         ("render.rs", include_str!("render.rs")),
+        ("cases.rs", include_str!("cases.rs")),
     ];
-    let prefixes = ["flash.", "login.", "account.", "password.", "users.", "form.", "error.", "audit."];
+    let prefixes =
+        ["flash.", "login.", "account.", "password.", "users.", "form.", "error.", "audit.", "case.", "cases."];
     let mut named = Vec::new();
     for (name, source) in sources {
         for lit in source.split('"').skip(1).step_by(2) {

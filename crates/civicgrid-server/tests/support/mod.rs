@@ -105,10 +105,12 @@ pub async fn app_on(path: &Path) -> (axum::Router, std::sync::Arc<dyn civicgrid_
     let keys = KeyRing::load_or_create(&keys_of(path)).unwrap();
     let store = civicgrid_store::open(path.to_str().unwrap(), keys).await.unwrap();
     // Tests sign in far more often than a person could; the limiter has its own test.
+    let files = civicgrid_store::attachments::AttachmentStore::open(format!("{}.files", path.display())).unwrap();
     let state = AppState::load(store.clone())
         .await
         .unwrap()
-        .with_limits(civicgrid_server::auth::RateLimits::new(10_000, 10_000));
+        .with_limits(civicgrid_server::auth::RateLimits::new(10_000, 10_000))
+        .with_attachments(files);
     (router(state), store)
 }
 

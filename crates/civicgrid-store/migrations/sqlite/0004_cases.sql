@@ -76,3 +76,22 @@ CREATE TABLE case_idempotency (
     fingerprint TEXT NOT NULL,
     case_id     INTEGER NOT NULL REFERENCES cases (id)
 );
+
+-- Uploaded photos (the files live in the attachment directory under their
+-- SHA-256) and the cases whose events show them.
+CREATE TABLE attachments (
+    id          TEXT PRIMARY KEY,
+    kind        TEXT NOT NULL,
+    size        INTEGER NOT NULL,
+    width       INTEGER NOT NULL,
+    height      INTEGER NOT NULL,
+    uploaded_by INTEGER REFERENCES users (id),
+    uploaded_at TEXT NOT NULL
+);
+
+CREATE TABLE case_attachments (
+    case_id       INTEGER NOT NULL REFERENCES cases (id),
+    attachment_id TEXT NOT NULL REFERENCES attachments (id),
+    PRIMARY KEY (case_id, attachment_id)
+);
+CREATE INDEX case_attachments_attachment ON case_attachments (attachment_id);

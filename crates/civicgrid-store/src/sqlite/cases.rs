@@ -68,6 +68,13 @@ fn event_from_row(r: &SqliteRow) -> Result<CaseEventRecord> {
 }
 
 async fn insert_event(conn: &mut SqliteConnection, case_id: i64, e: &CaseEventRecord) -> Result<()> {
+    for photo in &e.photos {
+        sqlx::query("INSERT OR IGNORE INTO case_attachments (case_id, attachment_id) VALUES (?, ?)")
+            .bind(case_id)
+            .bind(photo)
+            .execute(&mut *conn)
+            .await?;
+    }
     let photos = serde_json::to_string(&e.photos).map_err(|x| StoreError::Invalid(x.to_string()))?;
     sqlx::query(
         "INSERT INTO case_events (case_id, seq, at, actor_id, actor, role, unit, kind, data, note, photos, lat, lon) \
@@ -351,5 +358,87 @@ impl SqliteStore {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(case_from_row).collect()
+    }
+}
+
+impl SqliteStore {
+    pub(super) async fn insert_attachment(&self, a: &crate::attachments::StoredAttachment, by: &Actor) -> Result<()> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let kind = serde_json::to_value(a.kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+        let done = sqlx::query(
+            "INSERT OR IGNORE INTO attachments (id, kind, size, width, height, uploaded_by, uploaded_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&a.id)
+        .bind(kind)
+        .bind(i64::try_from(a.size).unwrap_or(i64::MAX))
+        .bind(i64::from(a.width))
+        .bind(i64::from(a.height))
+        .bind(by.user_id)
+        .bind(now_text())
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() > 0 {
+            let detail = serde_json::json!({ "size": a.size, "width": a.width, "height": a.height });
+            append(
+                &mut tx,
+                &NewAudit {
+                    actor: by.clone(),
+                    action: "upload_attachment".into(),
+                    target: a.id.clone(),
+                    detail,
+                    reason: None,
+                },
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(super) async fn attachment_uploader(&self, id: &str) -> Result<Option<Option<i64>>> {
+        Ok(sqlx::query_scalar("SELECT uploaded_by FROM attachments WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    pub(super) async fn cases_showing(&self, attachment_id: &str) -> Result<Vec<CaseRecord>> {
+        let rows = sqlx::query(
+            "SELECT c.* FROM cases c JOIN case_attachments a ON a.case_id = c.id WHERE a.attachment_id = ? ORDER BY c.id",
+        )
+        .bind(attachment_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(case_from_row).collect()
+    }
+
+    pub(super) async fn histories(
+        &self,
+        within: &civicgrid_domain::UnitCode,
+        before: jiff::Timestamp,
+    ) -> Result<Vec<Vec<CaseEventRecord>>> {
+        let rows = sqlx::query(&format!(
+            "SELECT e.* FROM case_events e JOIN cases c ON c.id = e.case_id \
+             WHERE c.{} = ? AND c.created_at < ? ORDER BY e.case_id, e.seq",
+            super::level_col(within.level())
+        ))
+        .bind(within.as_str())
+        .bind(ts_text(before))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out: Vec<Vec<CaseEventRecord>> = Vec::new();
+        let mut last = None;
+        for r in &rows {
+            let case_id: i64 = r.try_get("case_id")?;
+            if last != Some(case_id) {
+                out.push(Vec::new());
+                last = Some(case_id);
+            }
+            if let Some(h) = out.last_mut() {
+                h.push(event_from_row(r)?);
+            }
+        }
+        Ok(out)
     }
 }

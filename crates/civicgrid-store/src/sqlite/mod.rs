@@ -1110,6 +1110,22 @@ impl Store for SqliteStore {
         self.escalations_due(now, limit).await
     }
 
+    async fn case_histories(&self, within: &UnitCode, created_before: Timestamp) -> Result<Vec<Vec<CaseEventRecord>>> {
+        self.histories(within, created_before).await
+    }
+
+    async fn record_attachment(&self, a: &crate::attachments::StoredAttachment, by: &Actor) -> Result<()> {
+        self.insert_attachment(a, by).await
+    }
+
+    async fn attachment_uploader(&self, id: &str) -> Result<Option<Option<i64>>> {
+        self.attachment_uploader(id).await
+    }
+
+    async fn cases_showing(&self, attachment_id: &str) -> Result<Vec<CaseRecord>> {
+        self.cases_showing(attachment_id).await
+    }
+
     async fn append_audit(&self, entry: &NewAudit) -> Result<AuditEntry> {
         self.append_audit_entry(entry).await
     }

@@ -369,7 +369,7 @@ test("demo-auditor lands on the audit log and finds the reasoned view of persona
   await page.goto(BASE + "/");
   assert.equal(new URL(page.url()).pathname, "/audit");
   const hrefs = await page.$$eval(".main-nav a", (as) => as.map((a) => a.getAttribute("href")));
-  assert.deepEqual(hrefs, ["/audit", "/account"]);
+  assert.deepEqual(hrefs, ["/cases/mine", "/audit", "/account"]);
   assert.ok((await page.locator("#audit-table tbody tr[data-action]").count()) > 0);
   assert.match(await page.textContent("#audit-table thead"), /UTC\+8/);
 
@@ -448,4 +448,168 @@ test("an administrator lists the users of the district and adds one", async (t) 
   await Promise.all([page.waitForURL(/flash=flash\.user_created/), page.click('#user-form button[type="submit"]')]);
   assert.equal((await page.textContent("#flash")).trim(), "用户已创建。");
   assert.equal(await page.locator(`#users-table tr[data-username="${username}"]`).count(), 1);
+});
+
+// ---- Cases: the GB/T 30428 workflow through the pages ----
+
+/// A point inside the first polygon of a GeoJSON answer that /api/v1/locate
+/// confirms lies in `grid` (the mean of the ring's corners, pulled towards a
+/// corner until it falls inside if the shape is concave).
+async function pointIn(page, url, grid) {
+  const geo = await api(page, url);
+  const feature = geo.features.find((f) => !grid || f.properties.code === grid) || geo.features[0];
+  const code = grid || feature.properties.code;
+  const ring = feature.geometry.type === "MultiPolygon" ? feature.geometry.coordinates[0][0] : feature.geometry.coordinates[0];
+  const mean = ring.slice(0, -1).reduce((a, c) => [a[0] + c[0] / (ring.length - 1), a[1] + c[1] / (ring.length - 1)], [0, 0]);
+  for (const k of [0, 0.3, 0.5, 0.7]) {
+    for (const corner of ring) {
+      const lon = mean[0] + (corner[0] - mean[0]) * k;
+      const lat = mean[1] + (corner[1] - mean[1]) * k;
+      const r = await page.request.get(`${BASE}/api/v1/locate?lat=${lat}&lon=${lon}`);
+      if (r.ok() && (await r.json()).grid.code === code) return { lat, lon, grid: code };
+      if (k === 0) break;
+    }
+  }
+  throw new Error(`no point found inside ${code}`);
+}
+
+/// Sends the action form `action` on a case page and waits for the page to come back.
+async function act(page, action, fill) {
+  const form = `#action-${action}`;
+  // Start from the plain address, so the flash after the step marks its arrival.
+  const url = new URL(page.url());
+  if (url.search) await page.goto(BASE + url.pathname);
+  await page.waitForSelector(form);
+  if (fill) await fill(form);
+  await Promise.all([page.waitForURL(/flash=flash\.case_updated/), page.click(`${form} button[type="submit"]`)]);
+  assert.equal((await page.textContent("#flash")).trim(), "案件已更新。");
+}
+
+async function stateOf(page) {
+  return page.getAttribute("#case-state .badge", "data-state");
+}
+
+let reportedCase = null;
+
+test("a resident reports a problem on the map and the case goes through the whole workflow", async (t) => {
+  // demo-resident: the report form, pin dropped by a click inside 铁道南第6网格.
+  const resident = await open(t, { user: "demo-resident" });
+  const at = await pointIn(resident, "/api/v1/grids?within=610304003002006", "610304003002006");
+  let response = await resident.goto(BASE + "/report");
+  assert.equal(response.status(), 200);
+  await waitForMap(resident);
+  const key = await resident.getAttribute("#report-form", "data-idempotency-key");
+  assert.ok(key && key.length >= 16, "the form carries one idempotency key");
+  assert.ok(await resident.$('#report-form input[name="csrf"]'), "the form carries its CSRF field");
+  const map = await resident.$("#pick-map");
+  const box = await map.boundingBox();
+  const pt = await map.evaluate((node, p) => {
+    const c = node.leafletMap.latLngToContainerPoint([p.lat, p.lon]);
+    return { x: c.x, y: c.y };
+  }, at);
+  await resident.mouse.click(box.x + pt.x, box.y + pt.y);
+  const lat = Number(await resident.inputValue('#report-form input[name="lat"]'));
+  const lon = Number(await resident.inputValue('#report-form input[name="lon"]'));
+  assert.ok(Math.abs(lat - at.lat) < 0.0005 && Math.abs(lon - at.lon) < 0.0005, `the pin filled the point: ${lat},${lon}`);
+  const title = "小区门口路灯不亮 e2e-" + Date.now();
+  await resident.fill('#report-form input[name="title"]', title);
+  await resident.fill('#report-form textarea[name="description"]', "晚上出行不便，请尽快修复。");
+  const categories = await resident.$$eval('#report-form select[name="category"] option', (os) => os.map((o) => o.value).filter(Boolean));
+  assert.ok(categories.length > 10, "the category select lists the catalogue");
+  await resident.selectOption('#report-form select[name="category"]', categories[0]);
+  await resident.screenshot({ path: SHOTS + "case-report.png", fullPage: true });
+  // A double click makes one case: both requests carry the same key.
+  await Promise.all([
+    resident.waitForURL(/\/cases\/\d+/),
+    resident.dblclick("#report-submit"),
+  ]);
+  const id = Number(new URL(resident.url()).pathname.split("/").pop());
+  reportedCase = id;
+  assert.equal(await stateOf(resident), "reported");
+  assert.equal((await resident.textContent("#case-state")).trim(), "已上报");
+  assert.equal((await resident.textContent("#case-title")).trim(), title);
+  const mine = await api(resident, "/api/v1/cases/mine");
+  assert.equal(mine.items.filter((c) => c.title === title).length, 1, "one case for the double click");
+  assert.ok(await resident.$('.timeline .event[data-type="report"]'), "the timeline shows the report");
+
+  // demo-operator: finds it in the inbox, files it, dispatches it to 铁道南社区.
+  const operator = await open(t, { user: "demo-operator" });
+  response = await operator.goto(BASE + "/cases?state=reported");
+  assert.equal(response.status(), 200);
+  const row = `#cases-table tr[data-case="${id}"]`;
+  await operator.waitForSelector(row);
+  assert.equal(await operator.getAttribute(row, "data-state"), "reported");
+  await operator.screenshot({ path: SHOTS + "case-inbox.png", fullPage: true });
+  await Promise.all([operator.waitForURL(new RegExp(`/cases/${id}$`)), operator.click(`${row} td:nth-child(2) a`)]);
+  await act(operator, "file", (f) => operator.selectOption(`${f} select[name="category"]`, categories[0]));
+  assert.equal(await stateOf(operator), "filed");
+  await act(operator, "dispatch", (f) => operator.selectOption(`${f} select[name="unit"]`, "610304003002"));
+  assert.equal(await stateOf(operator), "dispatched");
+  assert.ok((await operator.textContent("#case-handler")).includes("610304003002"));
+
+  // demo-community: accepts and reports back.
+  const community = await open(t, { user: "demo-community" });
+  await community.goto(BASE + `/cases/${id}`);
+  await act(community, "accept");
+  assert.equal(await stateOf(community), "handling");
+  await act(community, "report_back", (f) => community.fill(`${f} textarea[name="note"]`, "已更换灯泡。"));
+  assert.equal(await stateOf(community), "reported_back");
+
+  // demo-gridworker: verifies on site.
+  const worker = await open(t, { user: "demo-gridworker" });
+  await worker.goto(BASE + `/cases/${id}`);
+  await act(worker, "verify", (f) => worker.check(`${f} input[name="passed"][value="true"]`));
+  assert.equal(await stateOf(worker), "verified");
+
+  // demo-operator: closes.
+  await operator.goto(BASE + `/cases/${id}`);
+  await act(operator, "close");
+  assert.equal(await stateOf(operator), "closed");
+
+  // demo-resident: rates it 5 and sees it evaluated among their reports.
+  await resident.goto(BASE + `/cases/${id}`);
+  await act(resident, "evaluate", (f) => resident.check(`${f} input[name="satisfaction"][value="5"]`));
+  assert.equal(await stateOf(resident), "evaluated");
+  assert.equal(await resident.getAttribute("#case-satisfaction", "data-stars"), "5");
+  const types = await resident.$$eval(".timeline .event", (es) => es.map((e) => e.dataset.type));
+  assert.deepEqual(types, ["report", "file", "dispatch", "accept", "report_back", "verify", "close", "evaluate"]);
+  const who = await resident.$$eval(".timeline .event .event-who", (es) => es.map((e) => e.textContent));
+  assert.ok(who[2].includes("demo-operator") && who[3].includes("demo-community"), "the timeline says who acted");
+  await waitForMap(resident);
+  await resident.screenshot({ path: SHOTS + "case-page.png", fullPage: true });
+  await resident.goto(BASE + "/cases/mine");
+  assert.equal(await resident.getAttribute(`#my-cases-table tr[data-case="${id}"]`, "data-state"), "evaluated");
+  assert.equal((await resident.textContent(`#my-cases-table tr[data-case="${id}"] .badge`)).trim(), "已评价");
+});
+
+test("a workflow refusal is shown on the case page, and a grid worker cannot open another community's case", async (t) => {
+  const operator = await open(t, { user: "demo-operator" });
+  await operator.goto(BASE + "/cases");
+  const at = await pointIn(operator, "/api/v1/grids?community=610304001001");
+  const csrf = await operator.getAttribute('meta[name="csrf-token"]', "content");
+  const r = await operator.request.post(BASE + "/api/v1/cases", {
+    headers: { "x-csrf-token": csrf, "Idempotency-Key": "e2e-dongjie-" + Date.now() },
+    data: { title: "东街社区井盖缺失 e2e", lat: at.lat, lon: at.lon, source: "hotline_12345" },
+  });
+  assert.equal(r.status(), 201, await r.text());
+  const other = await r.json();
+  assert.ok(other.grid.startsWith("610304001001"), other.grid);
+
+  // Filing without a category is refused by the workflow; the page says so.
+  await operator.goto(BASE + `/cases/${other.id}`);
+  await operator.$eval('#action-file select[name="category"]', (s) => { s.required = false; s.value = ""; });
+  await operator.click('#action-file button[type="submit"]');
+  await operator.waitForSelector("#action-file .form-error:not([hidden])");
+  assert.match(await operator.textContent("#action-file .form-error"), /^操作未成功: ./);
+
+  const worker = await open(t, { user: "demo-gridworker" });
+  const response = await worker.goto(BASE + `/cases/${other.id}`);
+  assert.equal(response.status(), 404);
+  assert.equal(await worker.$("#case-title"), null);
+  const inbox = await worker.goto(BASE + "/cases?unit=610304001001");
+  assert.equal(inbox.status(), 404, "a unit outside the inbox scope is not found");
+  if (reportedCase) {
+    const own = await worker.goto(BASE + `/cases/${reportedCase}`);
+    assert.equal(own.status(), 200, "the case of the worker's own grid opens");
+  }
 });

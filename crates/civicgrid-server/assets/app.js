@@ -316,6 +316,20 @@
       });
   }
 
+  // Photos of a file input go up one by one as raw bodies; resolves with their ids.
+  function upload(input) {
+    var files = input ? Array.prototype.slice.call(input.files || []) : [];
+    return Promise.all(files.map(function (f) {
+      return fetch(input.getAttribute("data-upload"), { method: "POST", headers: { "Content-Type": f.type, Accept: "application/json" }, body: f })
+        .then(function (r) {
+          return r.json().catch(function () { return {}; }).then(function (b) {
+            if (!r.ok) throw new Error(b && b.error ? b.error.message : String(r.status));
+            return b.id;
+          });
+        });
+    })).catch(function (err) { err.upload = true; throw err; });
+  }
+
   function randomKey() {
     if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
     var bytes = new Uint8Array(16);
@@ -355,15 +369,10 @@
       if (data.get("category")) body.category = String(data.get("category"));
       if (data.get("source")) body.source = String(data.get("source"));
       var fileInput = form.querySelector('input[type="file"][data-upload]');
-      var files = fileInput ? Array.prototype.slice.call(fileInput.files || []) : [];
       busy = true;
       submit.disabled = true;
       submit.textContent = T("report.busy");
-      Promise.all(files.map(function (f) {
-        return fetch(fileInput.getAttribute("data-upload"), { method: "POST", headers: { "Content-Type": f.type, Accept: "application/json" }, body: f })
-          .then(function (r) { return r.json().then(function (b) { if (!r.ok) throw new Error(b && b.error ? b.error.message : r.status); return b.id; }); });
-      }))
-        .catch(function (err) { err.upload = true; throw err; })
+      upload(fileInput)
         .then(function (ids) {
           if (ids.length) body.photos = ids;
           return sendJson("/api/v1/cases", body, { "Idempotency-Key": key });
@@ -401,12 +410,16 @@
       error.hidden = true;
       submit.disabled = true;
       submit.textContent = T("case.busy");
-      sendJson("/api/v1/cases/" + encodeURIComponent(form.getAttribute("data-case")) + "/events", body)
+      upload(form.querySelector('input[type="file"][data-upload]'))
+        .then(function (ids) {
+          if (ids.length) body.photos = ids;
+          return sendJson("/api/v1/cases/" + encodeURIComponent(form.getAttribute("data-case")) + "/events", body);
+        })
         .then(function () {
           window.location.href = window.location.pathname + "?flash=flash.case_updated";
         })
         .catch(function (err) {
-          error.textContent = T("case.action_failed") + (err && err.message ? ": " + err.message : "");
+          error.textContent = T(err && err.upload ? "report.upload_failed" : "case.action_failed") + (err && err.message ? ": " + err.message : "");
           error.hidden = false;
           submit.disabled = false;
           submit.textContent = label;

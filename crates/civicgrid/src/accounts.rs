@@ -9,6 +9,9 @@ use civicgrid_server::auth::password;
 use civicgrid_store::{Actor, NewUser, Store};
 use std::io::BufRead;
 
+/// The Open311 `api_key` of the demo's outside client (a 12345 hotline system, say).
+pub const DEMO_OPEN311_KEY: &str = "demo-open311-key";
+
 /// The demo accounts' password unless `--demo-password` says otherwise.
 pub const DEMO_PASSWORD: &str = "demo-password-2026";
 
@@ -74,10 +77,38 @@ pub async fn run(cmd: UserCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Creates the demo accounts that do not exist yet and prints them all.
+/// Creates the demo accounts that do not exist yet and prints them all, with
+/// the Open311 client's api_key.
 pub async fn ensure_demo_accounts(store: &dyn Store, demo_password: &str) -> anyhow::Result<()> {
     println!("demo accounts (synthetic), password {demo_password:?}:");
-    ensure(store, demo_password, true).await
+    ensure(store, demo_password, true).await?;
+    ensure_open311_client(store).await?;
+    println!("Open311 GeoReport v2 at /open311/v2/, api_key {DEMO_OPEN311_KEY:?}");
+    Ok(())
+}
+
+/// An account for outside Open311 clients, holding the demo api_key as a token.
+async fn ensure_open311_client(store: &dyn Store) -> anyhow::Result<()> {
+    let hash = civicgrid_server::auth::sha256_hex(DEMO_OPEN311_KEY);
+    if store.token_by_hash(&hash).await?.is_some() {
+        return Ok(());
+    }
+    let system = Actor::system("demo");
+    let user = match store.user_by_name("open311-client").await? {
+        Some(u) => u,
+        None => {
+            let new = NewUser {
+                username: "open311-client".into(),
+                display_name: "演示·Open311 外部系统".into(),
+                // Nobody signs in as this account: its password is random and never shown.
+                password_hash: password::hash(&civicgrid_server::auth::new_secret()),
+                grants: vec![Grant { role: Role::Resident, scope: UnitCode::parse("610304")? }],
+            };
+            store.create_user(&new, &system).await?
+        }
+    };
+    store.create_token(user.id, "open311", &hash, None, &system).await?;
+    Ok(())
 }
 
 /// The same without printing, for benchmarks.

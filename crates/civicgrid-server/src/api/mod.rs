@@ -9,6 +9,7 @@ mod cases;
 mod extract;
 mod geojson;
 mod kpis;
+mod open311;
 mod residents;
 
 use crate::auth::Caller;
@@ -64,6 +65,10 @@ pub fn routes() -> Router<AppState> {
             post(attachments::upload).layer(axum::extract::DefaultBodyLimit::max(attachments::MAX_UPLOAD)),
         )
         .route("/api/v1/attachments/{id}/{variant}", get(attachments::fetch))
+        .route("/open311/v2/{file}", get(open311::get_root).post(open311::post_request))
+        .route("/open311/v2/services/{file}", get(open311::service_definition))
+        .route("/open311/v2/requests/{file}", get(open311::get_request))
+        .route("/open311/v2/tokens/{file}", get(open311::get_token))
 }
 
 pub const OPENAPI: &str = include_str!("../../openapi.json");

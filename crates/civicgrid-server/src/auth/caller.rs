@@ -125,12 +125,14 @@ fn deny(kind: Kind, status: StatusCode, message: &str, parts: &axum::http::reque
             Redirect::to(&format!("/login?next={next}")).into_response()
         }
         (Kind::Page, _) => crate::web::refused(parts, status),
-        (Kind::Api, StatusCode::UNAUTHORIZED) => {
+        (Kind::Api | Kind::Open311, StatusCode::UNAUTHORIZED) => {
             let mut r = ApiError { status, code: "unauthorized", message: message.into() }.into_response();
             r.headers_mut().insert(header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer"));
             r
         }
-        (Kind::Api, _) => ApiError { status, code: "forbidden", message: message.into() }.into_response(),
+        (Kind::Api | Kind::Open311, _) => {
+            ApiError { status, code: "forbidden", message: message.into() }.into_response()
+        }
     }
 }
 
@@ -212,7 +214,8 @@ pub async fn authorize(State(state): State<AppState>, req: Request, next: Next) 
     let mut req = req;
     let unsafe_method = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     let bearer = req.headers().contains_key(header::AUTHORIZATION);
-    if unsafe_method && !bearer {
+    // Open311 posts authenticate by api_key, never by cookie: nothing ambient to forge.
+    if unsafe_method && !bearer && spec.kind != Kind::Open311 {
         // Cookies ride along with cross-site requests; a token read from the
         // page must come with them. With a session it is the session's token,
         // before sign-in the double-submitted `cg_csrf` cookie.

@@ -150,8 +150,8 @@ pub async fn report(State(state): State<AppState>, visitor: Visitor) -> Response
         "categories": category_groups(visitor.lang),
         "map": { "layers": layers, "pick": "#report-form" },
         "sources": if sources.len() > 1 { json!(sources) } else { json!([]) },
-        // The route table names the attachments endpoint once it exists.
-        "photos": crate::auth::routes::spec_for("POST", "/api/v1/attachments").is_some(),
+        // Photos only where the server keeps attachments.
+        "photos": state.attachments.is_some(),
     });
     respond_with(&visitor, &shell, StatusCode::OK, "report.html", Ok(page))
 }
@@ -394,6 +394,7 @@ pub async fn show(State(state): State<AppState>, visitor: Visitor, Path(id): Pat
             "actions": actions,
             "pending_request": view.pending.as_ref().map(|p| p.kind.as_str()),
             "units": units,
+            "photos": state.attachments.is_some(),
             "categories": category_groups(lang),
             "map": {
                 "layers": layers,

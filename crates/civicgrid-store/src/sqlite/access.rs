@@ -1,7 +1,7 @@
 //! Users with their grants, sign-in counters, sessions and API tokens in
 //! SQLite. Every change to a user or a token is audited in its transaction.
 
-use super::audit::{append, now_text, parse_ts, ts_text};
+use super::audit::{append, now_text, opt_ts, parse_ts, ts_text};
 use super::{SqliteStore, parse_code, parse_enum};
 use crate::{Actor, NewAudit, NewUser, Page, Result, SessionRecord, StoreError, TokenRecord, UserRecord};
 use civicgrid_domain::{Grant, UnitCode};
@@ -12,11 +12,6 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
 fn audit(by: &Actor, action: &str, target: &str, detail: serde_json::Value) -> NewAudit {
     NewAudit { actor: by.clone(), action: action.into(), target: target.into(), detail, reason: None }
-}
-
-fn opt_ts(r: &SqliteRow, col: &str) -> Result<Option<Timestamp>> {
-    let s: Option<String> = r.try_get(col)?;
-    s.as_deref().map(parse_ts).transpose()
 }
 
 fn grants_json(grants: &[Grant]) -> serde_json::Value {

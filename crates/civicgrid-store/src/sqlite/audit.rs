@@ -38,6 +38,12 @@ pub(crate) fn ts_text(t: Timestamp) -> String {
     format!("{t:.6}")
 }
 
+/// An optional timestamp column.
+pub(crate) fn opt_ts(r: &SqliteRow, col: &str) -> Result<Option<Timestamp>> {
+    let s: Option<String> = r.try_get(col)?;
+    s.as_deref().map(parse_ts).transpose()
+}
+
 pub(crate) fn parse_ts(s: &str) -> Result<Timestamp> {
     s.parse().map_err(|e| StoreError::Corrupt(format!("bad timestamp {s:?}: {e}")))
 }

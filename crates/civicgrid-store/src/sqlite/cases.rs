@@ -2,7 +2,7 @@
 //! in the same transaction, one escalation per deadline, and idempotent filing.
 
 use super::SqliteStore;
-use super::audit::{append, now_text, parse_ts, ts_text};
+use super::audit::{append, now_text, opt_ts, parse_ts, ts_text};
 use crate::cases::*;
 use crate::view::{Added, Page};
 use crate::{Actor, NewAudit, Result, StoreError};
@@ -11,11 +11,6 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
 /// Metres per degree of latitude, for the bounding box around a point.
 const M_PER_DEG: f64 = 111_320.0;
-
-fn opt_ts(r: &SqliteRow, col: &str) -> Result<Option<jiff::Timestamp>> {
-    let s: Option<String> = r.try_get(col)?;
-    s.as_deref().map(parse_ts).transpose()
-}
 
 fn case_from_row(r: &SqliteRow) -> Result<CaseRecord> {
     let supervision: i64 = r.try_get("supervision")?;

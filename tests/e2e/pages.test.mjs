@@ -517,6 +517,9 @@ test("a resident reports a problem on the map and the case goes through the whol
   const categories = await resident.$$eval('#report-form select[name="category"] option', (os) => os.map((o) => o.value).filter(Boolean));
   assert.ok(categories.length > 10, "the category select lists the catalogue");
   await resident.selectOption('#report-form select[name="category"]', categories[0]);
+  // A photo taken on the spot: a PNG cut from the page itself, named like a camera file.
+  const photo = await resident.screenshot({ clip: { x: 0, y: 0, width: 160, height: 120 } });
+  await resident.setInputFiles('#report-form input[name="photos"]', { name: "IMG_0001.png", mimeType: "image/png", buffer: photo });
   await resident.screenshot({ path: SHOTS + "case-report.png", fullPage: true });
   // A double click makes one case: both requests carry the same key.
   await Promise.all([
@@ -531,6 +534,17 @@ test("a resident reports a problem on the map and the case goes through the whol
   const mine = await api(resident, "/api/v1/cases/mine");
   assert.equal(mine.items.filter((c) => c.title === title).length, 1, "one case for the double click");
   assert.ok(await resident.$('.timeline .event[data-type="report"]'), "the timeline shows the report");
+  // The photo went up before the case and shows as a thumbnail on the report.
+  const thumb = '.timeline .event[data-type="report"] .event-photos img';
+  await resident.waitForSelector(thumb);
+  await resident.waitForFunction((sel) => {
+    const img = document.querySelector(sel);
+    return img && img.complete && img.naturalWidth > 0;
+  }, thumb);
+  const full = await resident.getAttribute('.timeline .event[data-type="report"] .event-photos a', "href");
+  const shown = await resident.request.get(BASE + full);
+  assert.equal(shown.status(), 200);
+  assert.match(shown.headers()["content-type"], /^image\//, "the public copy is an image");
 
   // demo-operator: finds it in the inbox, files it, dispatches it to 铁道南社区.
   const operator = await open(t, { user: "demo-operator" });
@@ -612,4 +626,101 @@ test("a workflow refusal is shown on the case page, and a grid worker cannot ope
     const own = await worker.goto(BASE + `/cases/${reportedCase}`);
     assert.equal(own.status(), 200, "the case of the worker's own grid opens");
   }
+});
+
+test("the command centre sees open cases on a map coloured by their deadlines, and the indicators per unit", async (t) => {
+  const operator = await open(t, { user: "demo-operator" });
+  const response = await operator.goto(BASE + "/cases/map");
+  assert.equal(response.status(), 200);
+  await waitForMap(operator);
+  const fc = await api(operator, "/api/v1/cases/open");
+  assert.ok(fc.features.length > 0, "the earlier tests left open cases");
+  await operator.waitForSelector('#case-map[data-drawn-cases]');
+  assert.equal(Number(await operator.getAttribute("#case-map", "data-drawn-cases")), fc.features.length);
+  const legend = await operator.$$eval("#case-legend li", (ls) => ls.map((l) => [l.dataset.timeliness, Number(l.querySelector("strong").textContent.replace(/[^\d]/g, ""))]));
+  const counted = Object.fromEntries(legend);
+  for (const key of ["overdue", "due_soon", "on_time", "no_deadline"]) {
+    const n = fc.features.filter((f) => f.properties.timeliness === key).length;
+    assert.equal(counted[key], n, `${key}: legend ${counted[key]}, API ${n}`);
+  }
+  // A dot is coloured by its case's state against the deadline and leads to the case.
+  const first = fc.features[0].properties;
+  const colour = await operator.$eval("#case-map", (node, id) => {
+    let found = null;
+    node.leafletMap.eachLayer((l) => { if (l.feature && l.feature.properties.id === id) found = l.options.fillColor; });
+    return found;
+  }, first.id);
+  const expected = { overdue: "#cf222e", due_soon: "#b7791f", on_time: "#1a7f37", no_deadline: "#8c959f" }[first.timeliness];
+  assert.equal(colour, expected);
+  const rows = await operator.$$eval("#map-units-table tbody tr[data-unit]", (rs) => rs.map((r) => Number(r.children[1].textContent.replace(/[^\d]/g, ""))));
+  assert.equal(rows.reduce((a, b) => a + b, 0), fc.total, "the per-unit table adds up to the total");
+  await operator.screenshot({ path: SHOTS + "cases-map.png", fullPage: true });
+
+  // The indicators of the street's communities, this month, add up to the street's total.
+  const street = await open(t, { user: "demo-street" });
+  const kpis = await street.goto(BASE + "/cases/kpis");
+  assert.equal(kpis.status(), 200);
+  assert.equal((await street.textContent("#kpi-scope")).trim(), "千渭街道");
+  const reported = await street.$$eval("#kpi-table tbody tr[data-unit]", (rs) => rs.map((r) => Number(r.children[1].textContent.replace(/[^\d]/g, ""))));
+  assert.equal(reported.length, 10, "one row per community of 千渭街道");
+  const total = Number((await street.textContent("#kpi-total td:nth-child(2)")).replace(/[^\d]/g, ""));
+  assert.equal(reported.reduce((a, b) => a + b, 0), total);
+  assert.ok(total > 0, "this month's reports are counted");
+  await street.screenshot({ path: SHOTS + "kpis.png", fullPage: true });
+  // Down to the grids of one community, in English; a backwards period is a 400 page.
+  await street.goto(BASE + "/cases/kpis?unit=610304003002&lang=en");
+  assert.equal((await street.textContent("#kpi-table thead th:nth-child(6)")).trim(), "On-time closure");
+  assert.ok((await street.$$("#kpi-table tbody tr[data-unit]")).length > 10, "the grids of 铁道南");
+  const bad = await street.goto(BASE + "/cases/kpis?from=2026-05-02&to=2026-05-01");
+  assert.equal(bad.status(), 400);
+});
+
+test("a planner sees the 15-minute circles on the map, the gaps with their exports, proposals and a compound's sheet", async (t) => {
+  const street = await open(t, { user: "demo-street" });
+  const response = await street.goto(BASE + "/access?category=market");
+  assert.equal(response.status(), 200);
+  await waitForMap(street);
+  assert.equal((await street.textContent("#access-scope")).trim(), "千渭街道");
+  const units = await api(street, "/api/v1/access/units");
+  const grids = await api(street, "/api/v1/access/map?category=market&by=grid");
+  assert.equal(Number(await street.getAttribute("#access-map", "data-drawn-access-grid")), grids.features.length);
+  const compounds = await api(street, "/api/v1/access/map?category=market&by=compound");
+  assert.equal(Number(await street.getAttribute("#access-map", "data-drawn-access-compound")), compounds.features.length);
+  // The headline share is the API's, as a percentage.
+  const share = units.total.categories.market.share[2];
+  assert.equal((await street.textContent("#within15-share")).trim(), (Math.round(share * 1000) / 10).toFixed(1).replace(/\.0$/, ".0") + "%");
+  const rows = await street.$$eval("#access-units-table tbody tr[data-unit]", (rs) => rs.length);
+  assert.equal(rows, units.units.length, "one row per community");
+  // A grid is filled by its minutes.
+  const fill = await street.$eval("#access-map", (node, code) => {
+    let found = null;
+    node.leafletMap.eachLayer((l) => { if (l.feature && l.feature.properties.code === code && l.options.fillColor) found = l.options.fillColor; });
+    return found;
+  }, grids.features.find((f) => f.properties.households > 0).properties.code);
+  assert.match(fill, /^#(116329|4ac26b|d4a72c|cf222e)$/);
+
+  // Proposals: three sites drawn on the map, gains listed.
+  await street.selectOption('#proposal-form select[name="candidates"]', "nodes");
+  await street.click('#proposal-form button[type="submit"]');
+  await street.waitForSelector('#access-map[data-proposals="3"]');
+  const gains = await street.$$eval("#proposal-table tbody tr td:nth-child(4)", (cs) => cs.map((c) => Number(c.textContent.replace(/[^\d]/g, ""))));
+  assert.equal(gains.length, 3);
+  assert.ok(gains[0] >= gains[1] && gains[1] >= gains[2] && gains[0] > 0, `gains ${gains}`);
+  assert.equal(await street.$$eval(".proposal-pin", (ps) => ps.length), 3);
+  await street.screenshot({ path: SHOTS + "access.png", fullPage: true });
+
+  // The exports download as files.
+  const [csv] = await Promise.all([street.waitForEvent("download"), street.click("#export-csv")]);
+  assert.match(csv.suggestedFilename(), /^gaps-610304003\.csv$/);
+  const xlsx = await street.request.get(BASE + (await street.getAttribute("#export-xlsx", "href")));
+  assert.equal(xlsx.status(), 200);
+  assert.equal((await xlsx.body()).subarray(0, 2).toString(), "PK");
+
+  // The worst compound's sheet lists what it misses.
+  await Promise.all([street.waitForURL(/\/access\/compounds\//), street.click("#gap-table tbody tr:first-child a")]);
+  await waitForMap(street);
+  const missed = await street.$$eval('#outcome-table tr[data-met="false"]', (rs) => rs.length);
+  assert.ok(missed > 0, "the first gap row misses something");
+  assert.equal(await street.$$eval("#category-table tbody tr", (rs) => rs.length), 14);
+  await street.screenshot({ path: SHOTS + "access-compound.png", fullPage: true });
 });

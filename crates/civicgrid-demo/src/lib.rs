@@ -8,6 +8,7 @@
 //! though each carries a valid GB 11643 check character), and phone numbers use
 //! the unallocated prefix 100.
 
+pub mod history;
 mod layout;
 mod names;
 

@@ -7,7 +7,7 @@
 //! embedded data (`data/case-categories.csv`); a district with its own parses
 //! one with the same columns.
 
-use crate::code::Level;
+use crate::code::{Level, UnitCode};
 use crate::facility::string_enum;
 use jiff::SignedDuration;
 use serde::{Deserialize, Serialize};
@@ -181,6 +181,15 @@ pub struct Category {
     pub self_handle: bool,
 }
 
+impl Category {
+    /// Where a case of this category in `grid` is routed: the unit at the
+    /// handler's level that holds the grid (its community, its street, or the
+    /// district for bureaus, the police and utilities).
+    pub fn route(&self, grid: &UnitCode) -> Option<UnitCode> {
+        grid.at_level(self.handler.level())
+    }
+}
+
 /// Every major class and sub-class, in code order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Catalogue {
@@ -329,6 +338,19 @@ mod tests {
         assert!(!cat.get(&code("1501")).expect("illegal extension").self_handle);
         assert!(cat.get(&code("06")).is_none(), "a major class is not a filing category");
         assert!(cat.get(&code("0699")).is_none());
+    }
+
+    #[test]
+    fn a_case_is_routed_to_the_handlers_unit_over_its_grid() {
+        let cat = Catalogue::standard();
+        let grid = UnitCode::parse("610304003002006").expect("grid");
+        let route = |c: &str| cat.get(&code(c)).and_then(|c| c.route(&grid)).map(|u| u.to_string());
+        assert_eq!(route("0601").as_deref(), Some("610304003002"), "rubbish: the community");
+        assert_eq!(route("0903").as_deref(), Some("610304"), "gas leak: the district's utility");
+        let street = cat.categories().find(|c| c.handler.level() == Level::Street).expect("a street handler");
+        assert_eq!(street.route(&grid).map(|u| u.to_string()).as_deref(), Some("610304003"));
+        let worker = cat.categories().find(|c| c.handler == Handler::GridWorker).expect("a grid-worker handler");
+        assert_eq!(worker.route(&grid), Some(grid.clone()));
     }
 
     #[test]

@@ -13,7 +13,9 @@ pub mod code;
 pub mod facility;
 pub mod identity;
 pub mod kpi;
+pub mod lifecircle;
 pub mod org;
+pub mod osm_facilities;
 pub mod people;
 pub mod place;
 
@@ -30,6 +32,7 @@ pub use code::{CodeError, Level, UnitCode};
 pub use facility::{CameraStatus, FacilityCategory};
 pub use identity::{IdNumber, IdentityError, PhoneNumber};
 pub use kpi::{KpiReport, Period, Ratio, StepTimes, UnitKpi};
+pub use lifecircle::{LifeCircles, Outcome, Requirement};
 pub use org::{OrgUnit, Ring, Validity};
 pub use people::{CareGroup, Gender, PersonRole, RoleKind};
 pub use place::{Building, Camera, Compound, Facility, Household, PartyBranch, PartyGroup, Person, Resident};

@@ -49,6 +49,17 @@ pub enum GeoError {
         /// How many nodes the graph has.
         nodes: usize,
     },
+    /// Results computed on one graph used with another.
+    #[error("the results are for a graph of {expected} nodes, not {got}")]
+    GraphMismatch {
+        /// Nodes of the graph the results were computed on.
+        expected: usize,
+        /// Nodes of the graph given.
+        got: usize,
+    },
+    /// A category the results do not have.
+    #[error("unknown facility category {0:?}")]
+    UnknownCategory(String),
     /// A search radius or walking speed that is not a positive finite number.
     #[error("{what} must be a positive finite number, not {value}")]
     NotPositive {
@@ -56,5 +67,14 @@ pub enum GeoError {
         what: &'static str,
         /// The offending value.
         value: f64,
+    },
+    /// An OpenStreetMap file that cannot be read: damaged, truncated, not
+    /// PBF at all, or using a feature this reader lacks.
+    #[error("the OpenStreetMap file cannot be read at byte {offset}: {reason}")]
+    Osm {
+        /// Where the block that failed starts, in bytes from the file's start.
+        offset: u64,
+        /// What is wrong.
+        reason: String,
     },
 }

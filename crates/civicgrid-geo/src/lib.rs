@@ -1,18 +1,21 @@
-//! Geometry for CivicGrid: validated WGS-84 positions, the Chinese coordinate reference systems, polygon helpers, the index that finds which grid holds a point, and the walking network with its accessibility measures.
+//! Geometry for CivicGrid: validated WGS-84 positions, the Chinese coordinate reference systems, polygon helpers, the index that finds which grid holds a point, the walking network with its accessibility measures, and the OpenStreetMap import that builds it.
 //!
 //! Conventions used throughout: positions are WGS-84 degrees; in `geo`
 //! types `x` is longitude and `y` is latitude; raw pairs from the outside
 //! world are `[lon, lat]` (GeoJSON order) unless a name says otherwise.
 
 mod access;
+mod coverage;
 mod crs;
 mod error;
 mod index;
 mod latlng;
 mod network;
+pub mod osm;
 mod polygon;
 
 pub use access::{Accessibility, BOUND_SLACK_M, Facilities, SERVICE_CIRCLE_MINUTES, WalkSpeed, nearest_within};
+pub use coverage::{Demand, Pick, greedy_max_coverage};
 pub use crs::Crs;
 pub use error::GeoError;
 pub use geo::{Coord, LineString, Polygon};

@@ -176,3 +176,21 @@ fn nearest_node_reproduces_the_published_snapping() {
     }
     assert!(differ.is_empty(), "{}", differ.join("\n"));
 }
+
+#[test]
+fn adding_one_facility_incrementally_equals_recomputing_everything() {
+    let h = helsinki();
+    let radii = WalkSpeed::DEFAULT.radii_m(&SERVICE_CIRCLE_MINUTES);
+    let mut incremental = Accessibility::compute(&h.graph, &h.facilities, &radii).unwrap();
+    let category = incremental.categories()[0].clone();
+    let c = incremental.category_index(&category).unwrap();
+    let mut more = h.facilities.clone();
+    for node in [17u32, 1500, 3000] {
+        more.add(&category, node);
+        let nearer = incremental.add_facility(&h.graph, c, node).unwrap();
+        assert!(nearer > 0, "a new facility is at least nearest to its own node");
+    }
+    assert_eq!(incremental, Accessibility::compute(&h.graph, &more, &radii).unwrap());
+    assert!(incremental.add_facility(&h.graph, 99, 0).is_err(), "unknown category");
+    assert!(incremental.add_facility(&h.graph, c, 1_000_000).is_err(), "unknown node");
+}

@@ -189,6 +189,12 @@
     outline: { color: "#0f1b2d", weight: 2.5, fillColor: "#1f6feb", fillOpacity: 0.06, dashArray: "6 4" },
   };
   var MARKER_COLOURS = { compound: "#1f6feb", facility: "#1a7f37", camera: "#8250df", "case": "#bc4c00", overdue: "#cf222e" };
+  var TIMELINESS_COLOURS = { overdue: "#cf222e", due_soon: "#b7791f", on_time: "#1a7f37", no_deadline: "#8c959f" };
+  var PARTY_RED = "#c8102e";
+  function minutesColour(m) {
+    if (m === null || m === undefined) return "#cf222e";
+    return m <= 5 ? "#116329" : m <= 10 ? "#4ac26b" : m <= 15 ? "#d4a72c" : "#cf222e";
+  }
   var CAMERA_COLOURS = { online: "#8250df", offline: "#8c959f", fault: "#cf222e" };
 
   function drawMap(node) {
@@ -200,6 +206,8 @@
     var tiles = node.getAttribute("data-tiles");
     if (tiles) L.tileLayer(tiles, { maxZoom: 19 }).addTo(map);
     function shapes(layer, data) {
+      if (layer.kind === "cases") return cases(layer, data);
+      if (layer.kind === "access-grid" || layer.kind === "access-compound") return minutes(layer, data);
       var style = STYLES[layer.kind] || STYLES.grid;
       var geo = L.geoJSON(data, {
         style: function () { return style; },
@@ -216,6 +224,58 @@
             shape.on("mouseover", function () { shape.setStyle({ fillOpacity: style.fillOpacity + 0.2 }); });
             shape.on("mouseout", function () { shape.setStyle({ fillOpacity: style.fillOpacity }); });
           }
+        },
+      });
+      node.setAttribute("data-drawn-" + layer.kind, (data.features || []).length);
+      return geo;
+    }
+
+    // Open cases as dots coloured by how they stand against their deadlines;
+    // overdue ones drawn last so they sit on top.
+    function cases(layer, data) {
+      var order = { no_deadline: 0, on_time: 1, due_soon: 2, overdue: 3 };
+      var features = (data.features || []).slice().sort(function (a, b) {
+        return (order[a.properties.timeliness] || 0) - (order[b.properties.timeliness] || 0);
+      });
+      var geo = L.geoJSON({ type: "FeatureCollection", features: features }, {
+        pointToLayer: function (feature, latlng) {
+          var p = feature.properties;
+          return L.circleMarker(latlng, {
+            radius: p.supervision ? 8 : 6, color: p.supervision ? PARTY_RED : "#fff", weight: p.supervision ? 2.5 : 1.5,
+            fillColor: TIMELINESS_COLOURS[p.timeliness] || TIMELINESS_COLOURS.no_deadline, fillOpacity: 0.95,
+          });
+        },
+        onEachFeature: function (feature, shape) {
+          var p = feature.properties;
+          shape.bindTooltip(p.number + " · " + p.title + " · " + T("timeliness." + p.timeliness));
+          shape.on("click", function () { window.location.href = "/cases/" + p.id; });
+        },
+      });
+      node.setAttribute("data-drawn-cases", features.length);
+      return geo;
+    }
+
+    // Walking minutes to the nearest facility: grids filled, compounds as dots.
+    function minutes(layer, data) {
+      var grid = layer.kind === "access-grid";
+      var geo = L.geoJSON(data, {
+        style: function (feature) {
+          var p = feature.properties;
+          return grid
+            ? { color: "#ffffff", weight: 0.6, fillColor: minutesColour(p.minutes), fillOpacity: p.households ? 0.55 : 0.08 }
+            : {};
+        },
+        pointToLayer: function (feature, latlng) {
+          return L.circleMarker(latlng, {
+            radius: 5, color: "#0f1b2d", weight: 1, fillColor: minutesColour(feature.properties.minutes), fillOpacity: 1,
+          });
+        },
+        interactive: !!layer.interactive,
+        onEachFeature: function (feature, shape) {
+          var p = feature.properties;
+          var m = p.minutes === null || p.minutes === undefined ? "> 15" : p.minutes.toFixed(1);
+          shape.bindTooltip(p.name + " · " + m + " min");
+          if (!grid && layer.interactive) shape.on("click", function () { window.location.href = "/access/compounds/" + p.code; });
         },
       });
       node.setAttribute("data-drawn-" + layer.kind, (data.features || []).length);
@@ -335,6 +395,60 @@
     var bytes = new Uint8Array(16);
     window.crypto.getRandomValues(bytes);
     return Array.prototype.map.call(bytes, function (b) { return (b + 256).toString(16).slice(1); }).join("");
+  }
+
+  // ---- Where to build next: the proposals of the API, listed and drawn on the map. ----
+
+  function setUpProposals(form) {
+    var section = form.closest("section");
+    var error = section.querySelector(".form-error");
+    var table = section.querySelector("#proposal-table");
+    var summary = section.querySelector("#proposal-summary");
+    var drawn = null;
+    form.addEventListener("submit", function (e) {
+      e.preventDefault();
+      var data = new FormData(form);
+      error.hidden = true;
+      var body = {
+        unit: form.getAttribute("data-unit"),
+        category: form.getAttribute("data-category"),
+        k: Number(data.get("k")),
+        minutes: Number(data.get("minutes")),
+        candidates: String(data.get("candidates")),
+      };
+      sendJson(form.getAttribute("data-proposals"), body).then(function (res) {
+        var rows = table.tBodies[0];
+        rows.innerHTML = "";
+        res.picks.forEach(function (p) {
+          var tr = el("tr", { "data-node": p.node });
+          tr.appendChild(el("td", { "class": "num" }, String(p.rank)));
+          tr.appendChild(el("td", {}, p.name || p.lat.toFixed(5) + ", " + p.lon.toFixed(5)));
+          tr.appendChild(el("td", { "class": "mono" }, p.grid || ""));
+          tr.appendChild(el("td", { "class": "num" }, "+" + p.gain_households.toLocaleString()));
+          tr.appendChild(el("td", { "class": "num" }, p.covered_after.toLocaleString() + (p.share_after === null ? "" : " (" + (p.share_after * 100).toFixed(1) + "%)")));
+          rows.appendChild(tr);
+        });
+        table.hidden = false;
+        var last = res.picks.length ? res.picks[res.picks.length - 1].covered_after : res.covered_before;
+        summary.textContent = T("access.proposal_summary", { before: res.covered_before.toLocaleString(), total: res.households.toLocaleString(), after: last.toLocaleString() });
+        summary.hidden = false;
+        var mapNode = document.getElementById("access-map");
+        var map = mapNode && mapNode.leafletMap;
+        if (map) {
+          if (drawn) map.removeLayer(drawn);
+          drawn = L.layerGroup(res.picks.map(function (p) {
+            return L.marker([p.lat, p.lon], {
+              icon: L.divIcon({ className: "proposal-pin", html: String(p.rank), iconSize: [24, 24] }),
+              title: "+" + p.gain_households,
+            });
+          })).addTo(map);
+          mapNode.setAttribute("data-proposals", res.picks.length);
+        }
+      }).catch(function (err) {
+        error.textContent = T("case.action_failed") + (err && err.message ? ": " + err.message : "");
+        error.hidden = false;
+      });
+    });
   }
 
   // ---- The report form: photos first (when offered), then the case, once. ----
@@ -529,4 +643,5 @@
   document.querySelectorAll("form[data-locate]").forEach(setUpLocate);
   document.querySelectorAll("form[data-report]").forEach(setUpReport);
   document.querySelectorAll("form.case-action[data-action]").forEach(setUpAction);
+  document.querySelectorAll("form[data-proposals]").forEach(setUpProposals);
 })();

@@ -6,8 +6,11 @@
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
+use axum::http::StatusCode;
 use civicgrid_domain::case::{Action, ActorRef, CaseEvent, CaseView, EventKind, Rules};
-use civicgrid_domain::{Level, Permission, Role, RoleKind, UnitCode, WorkCalendar};
+use civicgrid_domain::{
+    CategoryCode, Handler, Level, Period, Permission, Role, RoleKind, UnitCode, UnitKpi, WorkCalendar, kpi,
+};
 use civicgrid_store::{Actor, CaseEventRecord, CaseQuery, CaseRecord, CaseSummary, ListQuery, StoreError};
 use jiff::{SignedDuration, Timestamp};
 use std::time::Duration;
@@ -22,6 +25,8 @@ pub struct CaseSettings {
     pub duplicate_window: SignedDuration,
     /// How often the escalation clock looks for overdue cases.
     pub clock_every: Duration,
+    /// Dispatch a case to the unit its category routes to as soon as it is filed.
+    pub auto_dispatch: bool,
 }
 
 impl Default for CaseSettings {
@@ -31,6 +36,7 @@ impl Default for CaseSettings {
             duplicate_radius_m: 50.0,
             duplicate_window: SignedDuration::from_hours(72),
             clock_every: Duration::from_secs(30),
+            auto_dispatch: false,
         }
     }
 }
@@ -108,6 +114,7 @@ pub fn summary(
     };
     CaseSummary {
         state: view.state.as_str().to_owned(),
+        category: view.category.as_ref().map(|c| c.to_string()),
         handler_unit: view.handler_unit.as_ref().map(|u| u.to_string()),
         step_deadline: deadline,
         escalate_at: if view.escalation == Some(Level::District) { None } else { escalate_at },
@@ -117,6 +124,118 @@ pub fn summary(
         merged_into: view.merged_into.map(|c| c.0),
         closed_at: view.closed_at,
     }
+}
+
+/// How an open case stands against the deadline of its running step.
+pub fn timeliness(settings: &CaseSettings, case: &CaseRecord, now: Timestamp) -> &'static str {
+    match case.summary.step_deadline {
+        _ if case.summary.closed_at.is_some() => "closed",
+        None => "no_deadline",
+        Some(d) if d < now => "overdue",
+        Some(d) if d <= settings.calendar.add_working_time(now, DUE_SOON) => "due_soon",
+        Some(_) => "on_time",
+    }
+}
+
+/// The most open cases one map shows; the map says when there were more.
+pub const MAP_LIMIT: u32 = 5000;
+
+/// A running step with less working time than this left is due soon (临期).
+pub const DUE_SOON: SignedDuration = SignedDuration::from_hours(2);
+
+/// The indicators of every unit at `by` within `within` over `period` (units
+/// without cases too), and the scope's own total.
+#[derive(Debug)]
+pub struct KpiTable {
+    pub units: Vec<(UnitCode, UnitKpi)>,
+    pub total: UnitKpi,
+    pub invalid_histories: u32,
+}
+
+pub async fn kpi_table(
+    state: &AppState,
+    within: &UnitCode,
+    period: Period,
+    by: Level,
+    now: Timestamp,
+) -> Result<KpiTable, ApiError> {
+    let records = state.store.case_histories(within, period.to).await?;
+    let histories = records
+        .iter()
+        .map(|h| h.iter().map(from_record).collect::<Result<Vec<_>, _>>())
+        .collect::<Result<Vec<_>, _>>()?;
+    let cal = &state.cases.calendar;
+    let cat = &rules().catalogue;
+    let report = kpi::compute(histories.iter().map(Vec::as_slice), period, by, now, cal, cat);
+    let mut whole = kpi::compute(histories.iter().map(Vec::as_slice), period, within.level(), now, cal, cat);
+    // Every unit of the scope has a row, those without cases too.
+    let mut units: std::collections::BTreeMap<UnitCode, UnitKpi> =
+        state.store.units(by, Some(within)).await?.into_iter().map(|u| (u.code, UnitKpi::default())).collect();
+    units.extend(report.units.into_iter().filter(|(code, _)| within.contains(code)));
+    Ok(KpiTable {
+        units: units.into_iter().collect(),
+        total: whole.units.remove(within).unwrap_or_default(),
+        invalid_histories: report.invalid_histories,
+    })
+}
+
+/// Where the case's category routes it: the handler's unit over its grid.
+pub fn route(view: &CaseView) -> Option<UnitCode> {
+    rules().catalogue.get(view.category.as_ref()?)?.route(&view.grid)
+}
+
+/// The handler and unit a stored case routes to, from its category and grid.
+pub fn route_of(case: &CaseRecord) -> Option<(Handler, UnitCode)> {
+    let category = rules().catalogue.get(&CategoryCode::parse(&case.category).ok()?)?;
+    Some((category.handler, category.route(&UnitCode::parse(&case.grid).ok()?)?))
+}
+
+/// Checks `event` against the workflow and appends it with the summary it
+/// leads to. The domain's refusal and a concurrent writer are both 409s.
+pub async fn append(
+    state: &AppState,
+    case: &CaseRecord,
+    events: &mut Vec<CaseEvent>,
+    view: &mut CaseView,
+    event: CaseEvent,
+    escalation: Option<(Timestamp, Level)>,
+    by: &Actor,
+) -> Result<CaseRecord, ApiError> {
+    view.apply_with(rules(), &event).map_err(|e| ApiError {
+        status: StatusCode::CONFLICT,
+        code: "workflow",
+        message: e.to_string(),
+    })?;
+    events.push(event);
+    let seq = i64::try_from(events.len()).unwrap_or(i64::MAX);
+    let record = to_record(seq, &events[events.len() - 1])?;
+    let summary = summary(&state.cases, view, events, case.summary.duplicate_of);
+    let escalation = escalation.map(|(at, level)| (at, level.as_str()));
+    state.store.append_case_event(case.id, &record, &summary, escalation, by).await.map_err(|e| match e {
+        StoreError::Conflict(m) => ApiError { status: StatusCode::CONFLICT, code: "conflict", message: m },
+        other => other.into(),
+    })
+}
+
+/// Right after filing: the system dispatches the case where its category
+/// routes it. A case with no route stays filed for the command centre.
+pub async fn auto_dispatch(
+    state: &AppState,
+    case: &CaseRecord,
+    events: &mut Vec<CaseEvent>,
+    view: &mut CaseView,
+) -> Result<CaseRecord, ApiError> {
+    let (Some(unit), Ok(grid)) = (route(view), UnitCode::parse(&case.grid)) else { return Ok(case.clone()) };
+    let Some(district) = grid.at_level(Level::District) else { return Ok(case.clone()) };
+    let event = CaseEvent {
+        at: view.last_at,
+        actor: ActorRef { user_id: 0, username: "system:router".into(), role: Role::Operator, unit: district },
+        kind: EventKind::Dispatch { unit },
+        note: "按类别自动派遣".into(),
+        photos: Vec::new(),
+        location: None,
+    };
+    append(state, case, events, view, event, None, &Actor::system("router")).await
 }
 
 /// The caller as a workflow actor at `grid`: the grant carrying `p` whose
@@ -224,23 +343,15 @@ pub async fn escalate_due(state: &AppState, now: Timestamp) -> Result<usize, Api
             photos: Vec::new(),
             location: None,
         };
-        if let Err(e) = view.apply_with(rules(), &event) {
-            tracing::warn!(case = case.id, error = %e, "escalation refused by the workflow");
-            continue;
-        }
-        let mut all = events;
-        all.push(event);
-        let record = to_record(i64::try_from(all.len()).unwrap_or(i64::MAX), &all[all.len() - 1])?;
-        let s = summary(&state.cases, &view, &all, case.summary.duplicate_of);
-        match state
-            .store
-            .append_case_event(case.id, &record, &s, Some((at, level.as_str())), &Actor::system("clock"))
-            .await
-        {
+        let mut events = events;
+        match append(state, &case, &mut events, &mut view, event, Some((at, level)), &Actor::system("clock")).await {
             Ok(_) => done += 1,
             // Another node's clock, or a person, acted first: nothing to do.
-            Err(StoreError::Conflict(_)) => {}
-            Err(e) => return Err(e.into()),
+            Err(e) if e.code == "conflict" => {}
+            Err(e) if e.code == "workflow" => {
+                tracing::warn!(case = case.id, error = %e.message, "escalation refused by the workflow");
+            }
+            Err(e) => return Err(e),
         }
     }
     Ok(done)

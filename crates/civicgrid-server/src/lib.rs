@@ -4,6 +4,7 @@
 //! Only this crate knows about HTTP; it talks to storage through the `Store`
 //! trait and never sees SQL.
 
+pub mod access;
 mod api;
 pub mod auth;
 pub mod casework;
@@ -39,6 +40,8 @@ pub struct AppState {
     pub cases: casework::CaseSettings,
     /// Where photos are kept; uploads are refused without one.
     pub attachments: Option<Arc<civicgrid_store::attachments::AttachmentStore>>,
+    /// Walking accessibility, computed on first use and kept up to date.
+    pub access: Arc<access::AccessCache>,
 }
 
 impl AppState {
@@ -52,6 +55,10 @@ impl AppState {
             limits: auth::RateLimits::default(),
             cases: casework::CaseSettings::default(),
             attachments: None,
+            access: Arc::new(access::AccessCache::new(
+                civicgrid_geo::WalkSpeed::DEFAULT,
+                civicgrid_domain::LifeCircles::standard(),
+            )),
         })
     }
 
@@ -67,6 +74,17 @@ impl AppState {
 
     pub fn with_calendar(mut self, calendar: civicgrid_domain::WorkCalendar) -> Self {
         self.cases.calendar = calendar;
+        self
+    }
+
+    pub fn with_auto_dispatch(mut self, on: bool) -> Self {
+        self.cases.auto_dispatch = on;
+        self
+    }
+
+    /// Walking speed and life-circle table of the accessibility checks.
+    pub fn with_access(mut self, speed: civicgrid_geo::WalkSpeed, circles: civicgrid_domain::LifeCircles) -> Self {
+        self.access = Arc::new(access::AccessCache::new(speed, circles));
         self
     }
 

@@ -24,6 +24,7 @@ struct Side {
     resident: i64,
     target_user: i64,
     case: i64,
+    compound: String,
 }
 
 /// A request for one route against one side, and whether it acts (403 when
@@ -96,6 +97,24 @@ fn sample(method: &str, path: &str, side: &Side, role: &str, n: usize) -> Option
             acts: false,
         },
         ("GET", "/api/v1/case-categories") => read(path.into()),
+        ("GET", "/api/v1/access/units") => read(format!("/api/v1/access/units?unit={g}")),
+        ("GET", "/api/v1/access/map") => read(format!("/api/v1/access/map?unit={g}&category=clinic")),
+        ("GET", "/api/v1/access/compounds") => read(format!("/api/v1/access/compounds?unit={g}")),
+        ("GET", "/api/v1/access/compounds/{code}") => read(format!("/api/v1/access/compounds/{}", side.compound)),
+        // Computations over a unit: outside the scope the unit is not found.
+        ("POST", "/api/v1/access/proposals") => Sample {
+            method: "POST",
+            uri: path.into(),
+            body: json!({ "unit": g, "category": "clinic", "k": 1, "candidates": "compounds" }),
+            acts: false,
+        },
+        ("POST", "/api/v1/access/what-if") => Sample {
+            method: "POST",
+            uri: path.into(),
+            body: json!({ "unit": g, "category": "clinic", "lat": lat, "lon": lon }),
+            acts: false,
+        },
+        ("POST", "/api/v1/access/refresh") => act("POST", path, Value::Null),
         ("GET", "/api/v1/kpis") => {
             read(format!("/api/v1/kpis?unit={g}&from=2026-01-01T00:00:00Z&to=2027-01-01T00:00:00Z"))
         }
@@ -107,6 +126,7 @@ fn sample(method: &str, path: &str, side: &Side, role: &str, n: usize) -> Option
             act("POST", path, json!({ "title": "矩阵测试", "lat": lat, "lon": lon, "source": "resident_report" }))
         }
         ("GET", "/api/v1/cases/mine") => read(path.into()),
+        ("GET", "/api/v1/cases/open") => read(format!("/api/v1/cases/open?unit={g}")),
         ("GET", "/api/v1/cases/{id}") => read(format!("/api/v1/cases/{}", side.case)),
         ("POST", "/api/v1/cases/{id}/events") => Sample {
             method: "POST",
@@ -131,6 +151,7 @@ fn unscoped(path: &str) -> bool {
             | "/api/v1/units"
             | "/api/v1/audit"
             | "/api/v1/case-categories"
+            | "/api/v1/access/refresh"
             | "/api/v1/cases/mine"
     )
 }
@@ -184,6 +205,18 @@ async fn case_in(app: &support::App, grid: &str) -> i64 {
     v["id"].as_i64().unwrap()
 }
 
+/// A compound of the grid, or else of its community (outside the same scopes).
+async fn compound_in(app: &support::App, grid: &str) -> String {
+    let grid = UnitCode::parse(grid).unwrap();
+    for unit in [grid.clone(), grid.parent().unwrap()] {
+        let q = civicgrid_store::ListQuery::within(&unit);
+        if let Some(c) = app.store.compounds(&q).await.unwrap().items.first() {
+            return c.code.clone();
+        }
+    }
+    panic!("no compound in {grid} or its community")
+}
+
 async fn user_in(app: &support::App, grid: &str, name: &str) -> i64 {
     let admin = app.as_user("t-admin").await;
     let body = json!({
@@ -210,6 +243,7 @@ async fn every_route_every_role_inside_and_outside_its_scope() {
         resident: 0,
         target_user: user_in(&app, IN_GRID, "matrix-target-in").await,
         case: case_in(&app, IN_GRID).await,
+        compound: compound_in(&app, IN_GRID).await,
     };
     let outside = Side {
         grid: OUT_GRID,
@@ -217,6 +251,7 @@ async fn every_route_every_role_inside_and_outside_its_scope() {
         resident: out_resident.id,
         target_user: user_in(&app, OUT_GRID, "matrix-target-out").await,
         case: case_in(&app, OUT_GRID).await,
+        compound: compound_in(&app, OUT_GRID).await,
     };
     // The inside resident must lie within every scope, the grid worker's too.
     let inside = Side { resident: resident_in_grid(&app, IN_GRID).await.expect("residents in IN_GRID"), ..inside };
@@ -315,6 +350,13 @@ async fn every_page_every_role_inside_and_outside_its_scope() {
                     (format!("/locate?lat={}&lon={}", outside.0, outside.1), false),
                 ],
                 ("GET", "/assets/{*path}") => vec![("/assets/app.css".into(), true)],
+                ("GET", "/access/compounds/{code}") => {
+                    let (a, b) = (compound_in(&app, IN_GRID).await, compound_in(&app, OUT_GRID).await);
+                    vec![(format!("/access/compounds/{a}"), true), (format!("/access/compounds/{b}"), false)]
+                }
+                ("GET", p @ ("/cases/map" | "/cases/kpis" | "/access")) => {
+                    vec![(format!("{p}?unit={IN_GRID}"), true), (format!("{p}?unit={OUT_GRID}"), false)]
+                }
                 ("GET", "/cases/{id}") => {
                     vec![(format!("/cases/{in_case}"), true), (format!("/cases/{out_case}"), false)]
                 }

@@ -9,7 +9,7 @@ mod support;
 
 use axum::http::StatusCode;
 use serde_json::{Value, json};
-use support::{Client, writable_app};
+use support::{Client, tuned_app, writable_app};
 
 /// A point inside grid 610304003002006 of 铁道南社区.
 async fn in_grid_006(c: &Client<'_>) -> (f64, f64) {
@@ -311,4 +311,115 @@ async fn a_grid_worker_fixes_it_on_the_spot_with_a_photo() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let (status, _) = community.get(&format!("/api/v1/kpis?unit=610304003003&from={from}&to={to}")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_case_is_routed_by_its_category_and_filed_cases_can_be_dispatched_at_once() {
+    let app = writable_app().await;
+    let resident = app.as_user("t-resident").await;
+    let operator = app.as_user("t-operator").await;
+    let (lat, lon) = in_grid_006(&operator).await;
+    // Reported without a category: no route yet, and a dispatch needs a unit.
+    let (_, case) =
+        resident.call("POST", "/api/v1/cases", json!({ "title": "有股怪味", "lat": lat, "lon": lon })).await;
+    let id = case["id"].as_i64().unwrap();
+    assert_eq!(case["route"], Value::Null);
+    // Filed as a gas leak (handled by the utility companies under the district).
+    let filed = step(&operator, id, json!({ "type": "file", "category": "0903" })).await;
+    assert_eq!(filed["category"], "0903", "the category given at filing is the case's now");
+    assert_eq!(filed["route"], json!({ "handler": "utility_company", "unit": "610304" }));
+    let (_, found) = operator.get("/api/v1/cases?category=0903").await;
+    assert!(
+        found["items"].as_array().unwrap().iter().any(|c| c["id"] == id),
+        "the inbox filters by the filed category"
+    );
+    let dispatched = step(&operator, id, json!({ "type": "dispatch" })).await;
+    assert_eq!(dispatched["handler_unit"], "610304", "a dispatch without a unit follows the route");
+
+    let (_, bare) =
+        resident.call("POST", "/api/v1/cases", json!({ "title": "不知道算什么", "lat": lat, "lon": lon })).await;
+    let (status, v) =
+        operator.call("POST", &format!("/api/v1/cases/{}/events", bare["id"]), json!({ "type": "dispatch" })).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert!(v["error"]["message"].as_str().unwrap().contains("route"), "{v}");
+
+    // With auto-dispatch on, filing sends exposed rubbish straight to the community.
+    let app = tuned_app(|s| s.with_auto_dispatch(true)).await;
+    let resident = app.as_user("t-resident").await;
+    let operator = app.as_user("t-operator").await;
+    let (_, case) = resident
+        .call("POST", "/api/v1/cases", json!({ "title": "垃圾堆在路边", "category": "0601", "lat": lat, "lon": lon }))
+        .await;
+    let id = case["id"].as_i64().unwrap();
+    let after = step(&operator, id, json!({ "type": "file", "category": "0601" })).await;
+    assert_eq!(after["state"], "dispatched");
+    assert_eq!(after["handler_unit"], "610304003002");
+    let (_, full) = operator.get(&format!("/api/v1/cases/{id}")).await;
+    let last = full["events"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!((last["type"].as_str(), last["actor"]["username"].as_str()), (Some("dispatch"), Some("system:router")));
+    assert!(full["step_deadline"].is_string(), "the handling step runs from the dispatch");
+}
+
+#[tokio::test]
+async fn the_open_case_map_shows_each_case_against_its_deadline_within_the_callers_scope() {
+    let app = writable_app().await;
+    let resident = app.as_user("t-resident").await;
+    let operator = app.as_user("t-operator").await;
+    let (lat, lon) = in_grid_006(&operator).await;
+    let mut ids = Vec::new();
+    for title in ["路灯不亮", "井盖松动", "乱堆杂物"] {
+        let (_, c) = resident
+            .call("POST", "/api/v1/cases", json!({ "title": title, "category": "0601", "lat": lat, "lon": lon }))
+            .await;
+        ids.push(c["id"].as_i64().unwrap());
+    }
+    step(&operator, ids[2], json!({ "type": "void", "note": "不属实" })).await;
+    let (status, fc) = operator.get("/api/v1/cases/open").await;
+    assert_eq!(status, StatusCode::OK, "{fc}");
+    assert_eq!(fc["type"], "FeatureCollection");
+    let features = fc["features"].as_array().unwrap();
+    let shown: Vec<i64> = features.iter().map(|f| f["properties"]["id"].as_i64().unwrap()).collect();
+    assert!(shown.contains(&ids[0]) && shown.contains(&ids[1]), "open cases are on the map");
+    assert!(!shown.contains(&ids[2]), "a voided case is not open");
+    let one = features.iter().find(|f| f["properties"]["id"] == ids[0]).unwrap();
+    assert_eq!(one["geometry"]["type"], "Point");
+    let [x, y] =
+        [one["geometry"]["coordinates"][0].as_f64().unwrap(), one["geometry"]["coordinates"][1].as_f64().unwrap()];
+    assert!((x - lon).abs() < 1e-9 && (y - lat).abs() < 1e-9, "WGS-84 by default, [lon, lat]");
+    let t = one["properties"]["timeliness"].as_str().unwrap();
+    assert!(["on_time", "due_soon", "overdue"].contains(&t), "a reported case has a running deadline: {t}");
+    let (_, gcj) = operator.get("/api/v1/cases/open?crs=gcj02").await;
+    let g = gcj["features"].as_array().unwrap().iter().find(|f| f["properties"]["id"] == ids[0]).unwrap().clone();
+    assert!((g["geometry"]["coordinates"][0].as_f64().unwrap() - lon).abs() > 1e-4, "GCJ-02 is shifted");
+
+    // Scope: the community sees its own; another community's map is not found; residents have none.
+    let community = app.as_user("t-community").await;
+    let (_, own) = community.get("/api/v1/cases/open").await;
+    assert_eq!(own["unit"], "610304003002");
+    assert!(own["features"].as_array().unwrap().len() >= 2);
+    assert_eq!(community.get("/api/v1/cases/open?unit=610304003003").await.0, StatusCode::NOT_FOUND);
+    assert_eq!(resident.get("/api/v1/cases/open").await.0, StatusCode::FORBIDDEN);
+    assert_eq!(operator.get("/api/v1/cases/open?crs=mars").await.0, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn indicators_have_a_row_per_unit_and_the_scopes_total() {
+    let app = writable_app().await;
+    let resident = app.as_user("t-resident").await;
+    let operator = app.as_user("t-operator").await;
+    let (lat, lon) = in_grid_006(&operator).await;
+    for _ in 0..3 {
+        resident
+            .call("POST", "/api/v1/cases", json!({ "title": "路边垃圾", "category": "0601", "lat": lat, "lon": lon }))
+            .await;
+    }
+    let now = jiff::Timestamp::now();
+    let (from, to) = (now - jiff::SignedDuration::from_hours(1), now + jiff::SignedDuration::from_hours(1));
+    let (status, v) = operator.get(&format!("/api/v1/kpis?unit=610304003&from={from}&to={to}")).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let units = v["units"].as_array().unwrap();
+    let row = units.iter().find(|u| u["unit"] == "610304003002").unwrap();
+    assert_eq!(row["reported"], 3);
+    assert_eq!(v["total"]["reported"], units.iter().map(|u| u["reported"].as_u64().unwrap()).sum::<u64>());
+    assert_eq!(v["total"]["by_source"]["resident_report"], 3);
 }

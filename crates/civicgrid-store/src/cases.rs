@@ -32,6 +32,8 @@ pub struct CaseEventRecord {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CaseSummary {
     pub state: String,
+    /// The sub-class the case is filed as, once known (it may change at filing).
+    pub category: Option<String>,
     pub handler_unit: Option<String>,
     pub step_deadline: Option<Timestamp>,
     /// When the escalation clock next acts on this case: the step deadline,
@@ -106,6 +108,16 @@ pub struct CaseQuery {
     pub open_only: bool,
     /// Only cases within this many metres of a point: (lat, lon, metres).
     pub near: Option<(f64, f64, f64)>,
+    /// At most 10,000 (the open-case map asks for thousands at once).
     pub limit: u32,
     pub offset: u32,
+}
+
+/// A case with its whole history, for [`crate::Store::import_cases`]: its
+/// events numbered from 1 and the summary the domain derived from all of them.
+#[derive(Debug, Clone)]
+pub struct ImportedCase {
+    pub case: NewCase,
+    pub events: Vec<CaseEventRecord>,
+    pub summary: CaseSummary,
 }

@@ -8,17 +8,19 @@ mod access;
 pub mod attachments;
 mod cases;
 mod crypto;
+mod network;
 mod sqlite;
 mod view;
 
 pub use access::*;
 pub use cases::*;
 pub use crypto::KeyRing;
+pub use network::*;
 pub use sqlite::SqliteStore;
 pub use view::*;
 
 use async_trait::async_trait;
-use civicgrid_domain::{DistrictBundle, FacilityCategory, Grant, Level, OrgUnit, Ring, UnitCode};
+use civicgrid_domain::{DistrictBundle, FacilityCategory, Grant, Level, OrgUnit, Ring, StreetNetwork, UnitCode};
 use jiff::Timestamp;
 use jiff::civil::Date;
 use std::sync::Arc;
@@ -104,6 +106,21 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// A key-value setting (demo seed, generation time …).
     async fn setting(&self, key: &str) -> Result<Option<String>>;
     async fn set_setting(&self, key: &str, value: &str, by: &Actor) -> Result<()>;
+
+    // --- the street network ---
+
+    /// Replaces the stored street network with `import`'s and merges its
+    /// facilities by external id (added, updated in place keeping their
+    /// code, or removed when the source no longer has them; registered
+    /// facilities are untouched), in one transaction, audited once.
+    async fn import_network(
+        &self,
+        import: &NetworkImport,
+        progress: Progress<'_>,
+        by: &Actor,
+    ) -> Result<NetworkImported>;
+    /// The stored street network; a node's id is its position.
+    async fn street_network(&self) -> Result<StreetNetwork>;
 
     // --- residents' personal data ---
 
@@ -194,6 +211,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// The event histories of every case within a unit created before a time,
     /// for indicators.
     async fn case_histories(&self, within: &UnitCode, created_before: Timestamp) -> Result<Vec<Vec<CaseEventRecord>>>;
+    /// Writes cases with their whole histories (a synthetic year, a migration
+    /// from another system) in one transaction with one audit entry: all of
+    /// them or none. Each is numbered by the day of its first event, after the
+    /// cases already filed that day; its photos are linked to the attachments
+    /// that exist here. Invalid when a history is empty or its seqs are not
+    /// 1, 2, 3 …, or a case is not placed in a grid.
+    async fn import_cases(&self, cases: &[ImportedCase], progress: Progress<'_>, by: &Actor) -> Result<()>;
 
     // --- attachments (the files are in an `attachments::AttachmentStore`) ---
 

@@ -30,6 +30,7 @@ fn event(seq: i64, kind: &str, at: Timestamp) -> CaseEventRecord {
 fn summary(state: &str, deadline: Option<Timestamp>) -> CaseSummary {
     CaseSummary {
         state: state.into(),
+        category: None,
         handler_unit: Some("610304003001001".into()),
         step_deadline: deadline,
         escalate_at: deadline,

@@ -8,38 +8,137 @@
 //! pandana's reference file: `node_id`, then `count_<category>` for every
 //! category, then `nearest_<category>`, categories in alphabetical order,
 //! numbers with three decimals, and the radius where none is within it.
+//! With several radii the counts come per radius, `count_<category>_<radius>`
+//! (radius in metres as given), and `nearest_` is cut at the largest.
+//! `--export-demo DIR` writes the demo district's street network and
+//! facilities as such a folder instead, so that other tools can be run on
+//! exactly the same input.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, bail};
 use civicgrid_geo::{Accessibility, Facilities, LatLng, NodeId, WalkEdge, WalkGraph};
 
-/// Reads the graph folder `dir`, measures accessibility within `radius_m`
-/// metres, writes `out`, and prints a one-line summary with the time taken.
-pub(crate) fn run(dir: &Path, radius_m: f64, out: &Path) -> anyhow::Result<()> {
-    if !(radius_m.is_finite() && radius_m > 0.0) {
-        bail!("--radius must be a positive number of metres, not {radius_m}");
+/// What `civicgrid access` measures, or which folder it writes.
+#[derive(Debug, clap::Args)]
+pub(crate) struct AccessArgs {
+    /// Folder with nodes.csv, edges.csv, pois.csv and poi_snap.csv.
+    #[arg(long, required_unless_present = "export_demo")]
+    graph: Option<PathBuf>,
+    /// Walking radius in metres (1200 is 15 minutes at 4.8 km/h); several,
+    /// comma-separated, give counts for each (400,800,1200: 5, 10, 15 minutes).
+    #[arg(long, value_delimiter = ',', default_value = "1200")]
+    radius: Vec<f64>,
+    /// CSV file to write.
+    #[arg(long, required_unless_present = "export_demo")]
+    out: Option<PathBuf>,
+    /// Threads to measure on; 0 uses every core. The answer does not depend on it.
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// Instead of measuring, write the demo district's street network and
+    /// facilities (default seed) as a graph folder in DIR.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["graph", "out"])]
+    export_demo: Option<PathBuf>,
+}
+
+/// Runs `civicgrid access` as `args` ask.
+pub(crate) fn run(args: &AccessArgs) -> anyhow::Result<()> {
+    if let Some(dir) = &args.export_demo {
+        return export_demo(dir).with_context(|| format!("could not write {}", dir.display()));
     }
+    let (Some(dir), Some(out)) = (&args.graph, &args.out) else { bail!("--graph and --out are both needed") };
+    measure(dir, &args.radius, args.threads, out)
+}
+
+/// Reads the graph folder `dir`, measures accessibility within `radii_m`
+/// metres, writes `out`, and prints a one-line summary with the time taken.
+fn measure(dir: &Path, radii_m: &[f64], threads: usize, out: &Path) -> anyhow::Result<()> {
+    for &r in radii_m {
+        if !(r.is_finite() && r > 0.0) {
+            bail!("--radius must be a positive number of metres, not {r}");
+        }
+    }
+    let threads = if threads == 0 { std::thread::available_parallelism().map_or(1, usize::from) } else { threads };
     let started = Instant::now();
     let (graph, facilities) = read_folder(dir)?;
     let read = started.elapsed();
     let started = Instant::now();
-    let access = Accessibility::compute(&graph, &facilities, &[radius_m]).context("could not measure accessibility")?;
+    let access = Accessibility::compute_with_threads(&graph, &facilities, radii_m, threads)
+        .context("could not measure accessibility")?;
     let computed = started.elapsed();
-    write_csv(&access, radius_m, out).with_context(|| format!("could not write {}", out.display()))?;
+    let started = Instant::now();
+    write_csv(&access, out).with_context(|| format!("could not write {}", out.display()))?;
+    let written = started.elapsed();
+    let radii: Vec<String> = radii_m.iter().map(f64::to_string).collect();
     println!(
-        "access: {} nodes, {} edges, {} facilities in {} categories, radius {radius_m} m: read in {:.1} ms, computed in {:.1} ms; wrote {}",
+        "access: {} nodes, {} edges, {} facilities in {} categories, radius {} m, {threads} thread(s): \
+         read in {:.1} ms, computed in {:.1} ms, written in {:.1} ms; wrote {}",
         graph.node_count(),
         graph.edge_count(),
         facilities.len(),
         facilities.categories().len(),
+        radii.join(", "),
         read.as_secs_f64() * 1e3,
         computed.as_secs_f64() * 1e3,
+        written.as_secs_f64() * 1e3,
         out.display()
+    );
+    Ok(())
+}
+
+/// The demo district's streets and facilities as a graph folder, each
+/// facility snapped to the nearest node in a straight line.
+fn export_demo(dir: &Path) -> anyhow::Result<()> {
+    let bundle = civicgrid_demo::generate(civicgrid_demo::DEFAULT_SEED);
+    let net = &bundle.streets;
+    let positions = net
+        .nodes
+        .iter()
+        .map(|&[lon, lat]| LatLng::new(lat, lon))
+        .collect::<Result<Vec<_>, _>>()
+        .context("a demo street node is not a valid position")?;
+    let edges: Vec<WalkEdge> =
+        net.edges.iter().map(|e| WalkEdge { from: e.from, to: e.to, length_m: e.length_m }).collect();
+    let graph = WalkGraph::new(&positions, &edges).context("could not build the demo's walking graph")?;
+    std::fs::create_dir_all(dir)?;
+    let mut w = BufWriter::new(File::create(dir.join("nodes.csv"))?);
+    writeln!(w, "id,lon,lat")?;
+    for (i, p) in positions.iter().enumerate() {
+        writeln!(w, "{i},{:.7},{:.7}", p.lon(), p.lat())?;
+    }
+    w.flush()?;
+    // Millimetres, like the Helsinki data and `import osm`: tools that sum
+    // integer millimetres (pandana) then see exactly the lengths we do.
+    let mut w = BufWriter::new(File::create(dir.join("edges.csv"))?);
+    writeln!(w, "from,to,length_m")?;
+    for e in &edges {
+        writeln!(w, "{},{},{:.3}", e.from, e.to, e.length_m)?;
+    }
+    w.flush()?;
+    let mut pois = BufWriter::new(File::create(dir.join("pois.csv"))?);
+    let mut snaps = BufWriter::new(File::create(dir.join("poi_snap.csv"))?);
+    writeln!(pois, "id,category,lon,lat")?;
+    writeln!(snaps, "poi_id,node_id,snap_m")?;
+    for (i, f) in bundle.facilities.iter().enumerate() {
+        let at = LatLng::new(f.lat, f.lon).with_context(|| format!("facility {} has no valid position", f.code))?;
+        let (node, m) = graph.nearest_node(at).context("the demo's street network has no nodes")?;
+        writeln!(pois, "{i},{},{:.7},{:.7}", f.category, at.lon(), at.lat())?;
+        writeln!(snaps, "{i},{node},{m:.2}")?;
+    }
+    pois.flush()?;
+    snaps.flush()?;
+    println!(
+        "wrote {}: the demo district's {} street nodes, {} edges and {} facilities in {} categories",
+        dir.display(),
+        graph.node_count(),
+        graph.edge_count(),
+        bundle.facilities.len(),
+        civicgrid_domain::FacilityCategory::ALL.len()
     );
     Ok(())
 }
@@ -113,27 +212,31 @@ fn read_folder(dir: &Path) -> anyhow::Result<(WalkGraph, Facilities)> {
     Ok((graph, facilities))
 }
 
-fn write_csv(access: &Accessibility, radius_m: f64, out: &Path) -> anyhow::Result<()> {
+fn write_csv(access: &Accessibility, out: &Path) -> anyhow::Result<()> {
     let mut w = BufWriter::new(File::create(out)?);
     let cats = access.categories();
+    let radii = access.radii_m();
+    let largest = radii.iter().copied().fold(0.0, f64::max);
+    let count_name = |c: &str, r: f64| if radii.len() == 1 { format!("count_{c}") } else { format!("count_{c}_{r}") };
     let header: Vec<String> = std::iter::once("node_id".to_owned())
-        .chain(cats.iter().map(|c| format!("count_{c}")))
+        .chain(radii.iter().flat_map(|&r| cats.iter().map(move |c| count_name(c, r))))
         .chain(cats.iter().map(|c| format!("nearest_{c}")))
         .collect();
     writeln!(w, "{}", header.join(","))?;
-    let counts: Vec<&[u32]> = (0..cats.len()).map(|c| access.counts(c, 0).unwrap_or_default()).collect();
+    let counts: Vec<&[u32]> =
+        (0..radii.len()).flat_map(|r| (0..cats.len()).map(move |c| access.counts(c, r).unwrap_or_default())).collect();
     let nearest: Vec<&[f64]> = (0..cats.len()).map(|c| access.nearest_m(c).unwrap_or_default()).collect();
     let mut line = String::new();
     for v in 0..access.node_count() {
         line.clear();
-        line.push_str(&v.to_string());
+        write!(line, "{v}")?;
         // pandana writes counts as floats ("78.000"); the same text keeps the files diffable.
         for column in &counts {
-            line.push_str(&format!(",{:.3}", f64::from(column[v])));
+            write!(line, ",{:.3}", f64::from(column[v]))?;
         }
         for column in &nearest {
-            let m = if column[v].is_finite() { column[v] } else { radius_m };
-            line.push_str(&format!(",{m:.3}"));
+            let m = if column[v].is_finite() { column[v] } else { largest };
+            write!(line, ",{m:.3}")?;
         }
         writeln!(w, "{line}")?;
     }

@@ -1,6 +1,9 @@
 //! Benchmarks as a subcommand, so they run on the release binary and print
 //! figures for BENCHMARKS.md: locate throughput against a naive scan, demo
-//! generation, and server start-up time and idle memory.
+//! generation, server start-up time and idle memory, access checks, case
+//! filing over HTTP and case indicators over a year.
+
+mod cases;
 
 use anyhow::Context;
 use civicgrid_domain::Level;
@@ -27,7 +30,31 @@ pub enum What {
         #[arg(long, default_value_t = 20_000)]
         requests: usize,
     },
-    /// All of the above.
+    /// Durable case filings per second through the HTTP API with many
+    /// clients, and a case timeline read meanwhile.
+    Cases {
+        #[arg(long, default_value_t = 64)]
+        clients: usize,
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        /// Synthetic cases in the database before the clients start.
+        #[arg(long, default_value_t = 20_000)]
+        history: usize,
+    },
+    /// Case indicators of a district over the synthetic year of a database
+    /// made by `civicgrid demo --history N`, against plain SQL in the sqlite3 shell.
+    Kpi {
+        #[command(flatten)]
+        db: crate::Db,
+        /// The sqlite3 shell to run the SQL baseline with.
+        #[arg(long, default_value = "sqlite3")]
+        sqlite3: String,
+        /// Load the whole district's histories in one call, as the API does,
+        /// instead of one community at a time (needs about 5 KB of memory per event).
+        #[arg(long)]
+        at_once: bool,
+    },
+    /// All of the above but `kpi`, which needs a database made beforehand.
     All,
 }
 
@@ -38,11 +65,14 @@ pub async fn run(what: What) -> anyhow::Result<()> {
         What::Demo => demo().await,
         What::Startup => startup().await,
         What::Access { requests } => access(requests).await,
+        What::Cases { clients, seconds, history } => cases::filing(clients, seconds, history).await,
+        What::Kpi { db, sqlite3, at_once } => cases::indicators(&db, &sqlite3, at_once).await,
         What::All => {
             access(20_000).await?;
             locate(200_000)?;
             demo().await?;
-            startup().await
+            startup().await?;
+            cases::filing(64, 20, 20_000).await
         }
     }
 }
@@ -90,6 +120,12 @@ fn locate(n: usize) -> anyhow::Result<()> {
     println!("  naive scan   : {naive:>12.0} points/s ({} points)", few.len());
     println!("  ratio        : {:>12.1}x  (answers agree: {agree})", indexed / naive);
     Ok(())
+}
+
+/// The nearest-rank percentile `p` (0 to 1) of sorted values.
+fn percentile(sorted: &[u64], p: f64) -> u64 {
+    let rank = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len().max(1));
+    sorted.get(rank - 1).copied().unwrap_or(0)
 }
 
 fn file_size(path: &Path) -> u64 {

@@ -1,12 +1,14 @@
 //! The `civicgrid` binary: glue over the library crates. `serve` runs the
 //! server, `demo` writes the synthetic demo district, `user` manages
 //! accounts, `audit verify` checks the audit chain, `keys rotate` rotates the
-//! personal-data key, `bench` measures.
+//! personal-data key, `import osm` reads an OpenStreetMap extract, `bench`
+//! measures.
 
 mod access_cmd;
 mod accounts;
 mod bench;
 mod demo;
+mod import_cmd;
 
 use anyhow::Context;
 use civicgrid_store::{Actor, ChainCheck, KeyRing, Store};
@@ -93,13 +95,32 @@ enum Command {
         /// add to the built-in 2025–2026 calendar, e.g. the 2027 arrangement.
         #[arg(long, env = "CIVICGRID_HOLIDAYS")]
         holidays: Option<PathBuf>,
+        /// Dispatch every case, as soon as it is filed, to the unit its
+        /// category routes to (otherwise the command centre dispatches).
+        #[arg(long, env = "CIVICGRID_AUTO_DISPATCH")]
+        auto_dispatch: bool,
+        /// Walking speed of the 15-minute circles, in metres a minute.
+        #[arg(long, env = "CIVICGRID_WALK_SPEED", default_value_t = 80.0)]
+        walk_speed: f64,
+        /// A life-circle table (minutes,category lines) replacing the built-in
+        /// reading of GB 50180-2018.
+        #[arg(long, env = "CIVICGRID_LIFE_CIRCLES")]
+        life_circles: Option<PathBuf>,
     },
-    /// Write the synthetic demo district into an empty database.
+    /// Write the synthetic demo district into an empty database, and with
+    /// `--history N` a synthetic year of N cases in it.
     Demo {
         #[command(flatten)]
         db: Db,
         #[arg(long, default_value_t = civicgrid_demo::DEFAULT_SEED)]
         seed: u64,
+        /// Also write this many synthetic cases reported over one year (into
+        /// the demo district of the same seed if the database holds it already).
+        #[arg(long, value_name = "N")]
+        history: Option<usize>,
+        /// The day after the synthetic year (China Standard Time); today by default.
+        #[arg(long, value_name = "YYYY-MM-DD", requires = "history")]
+        history_until: Option<jiff::civil::Date>,
     },
     /// Manage user accounts.
     User {
@@ -118,22 +139,25 @@ enum Command {
     },
     /// Walking accessibility: for every node of a street graph, facilities
     /// within a radius and the nearest of each category, as CSV.
-    Access {
-        /// Folder with nodes.csv, edges.csv, pois.csv and poi_snap.csv.
-        #[arg(long)]
-        graph: PathBuf,
-        /// Walking radius in metres (1200 is 15 minutes at 4.8 km/h).
-        #[arg(long, default_value_t = 1200.0)]
-        radius: f64,
-        /// CSV file to write.
-        #[arg(long)]
-        out: PathBuf,
+    Access(access_cmd::AccessArgs),
+    /// Import data from outside.
+    Import {
+        #[command(subcommand)]
+        what: ImportCommand,
     },
-    /// Measure: locate throughput, demo generation, start-up time and memory.
+    /// Measure: locate, demo generation, start-up, access checks, case filing and indicators.
     Bench {
         #[command(subcommand)]
         what: bench::What,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum ImportCommand {
+    /// The walking network and facilities of an OpenStreetMap extract
+    /// (.osm.pbf): written as a graph folder for `access` (--out), and/or
+    /// replacing the database's street network and merging its facilities.
+    Osm(import_cmd::OsmArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -191,7 +215,19 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_logging(cli.log_json);
     match cli.command {
-        Command::Serve { addr, db, demo, demo_seed, demo_password, tiles, attachments, holidays } => {
+        Command::Serve {
+            addr,
+            db,
+            demo,
+            demo_seed,
+            demo_password,
+            tiles,
+            attachments,
+            holidays,
+            auto_dispatch,
+            walk_speed,
+            life_circles,
+        } => {
             let store = db.open().await?;
             if demo {
                 if store.is_empty().await? {
@@ -209,7 +245,19 @@ async fn main() -> anyhow::Result<()> {
                 .await
                 .context("could not load the grid index")?
                 .with_tiles(tiles)
-                .with_calendar(calendar);
+                .with_calendar(calendar)
+                .with_auto_dispatch(auto_dispatch);
+            let speed = civicgrid_geo::WalkSpeed::metres_per_minute(walk_speed).context("--walk-speed")?;
+            let circles = match &life_circles {
+                Some(path) => {
+                    let csv =
+                        std::fs::read_to_string(path).with_context(|| format!("could not read {}", path.display()))?;
+                    civicgrid_domain::LifeCircles::parse(&csv)
+                        .with_context(|| format!("the life-circle table {}", path.display()))?
+                }
+                None => civicgrid_domain::LifeCircles::standard(),
+            };
+            state = state.with_access(speed, circles);
             let files = attachments.or_else(|| db.key_path().map(|k| k.with_extension("files")));
             if let Some(dir) = files {
                 let files = civicgrid_store::attachments::AttachmentStore::open(&dir)
@@ -224,12 +272,20 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!(%local, database = %db.database, "serving");
             civicgrid_server::serve(listener, state, shutdown_signal()).await.context("server failed")?;
         }
-        Command::Demo { db, seed } => {
+        Command::Demo { db, seed, history, history_until } => {
             let store = db.open().await?;
-            if !store.is_empty().await? {
+            if store.is_empty().await? {
+                demo::load(store.as_ref(), seed, true).await?;
+            } else if history.is_none() {
                 anyhow::bail!("database {} already holds a district; use a new file", db.database);
+            } else if store.setting("demo_seed").await?.as_deref() != Some(seed.to_string().as_str()) {
+                anyhow::bail!("database {} holds a district other than the demo of seed {seed}", db.database);
             }
-            demo::load(store.as_ref(), seed, true).await?;
+            if let Some(cases) = history {
+                let until =
+                    history_until.unwrap_or_else(|| jiff::tz::offset(8).to_datetime(jiff::Timestamp::now()).date());
+                demo::history(store.as_ref(), seed, cases, until).await?;
+            }
         }
         Command::User { what } => accounts::run(what).await?,
         Command::Audit { what: AuditCommand::Verify { db } } => {
@@ -249,7 +305,8 @@ async fn main() -> anyhow::Result<()> {
             let n = store.reencrypt_personal_data(&Actor::system("keys rotate")).await?;
             println!("key {id} is now current; {n} records re-encrypted");
         }
-        Command::Access { graph, radius, out } => access_cmd::run(&graph, radius, &out)?,
+        Command::Access(args) => access_cmd::run(&args)?,
+        Command::Import { what: ImportCommand::Osm(args) } => import_cmd::run(args).await?,
         Command::Bench { what } => bench::run(what).await?,
     }
     Ok(())

@@ -4,7 +4,7 @@
 //! workflow's events.
 
 use super::extract::{J, Q};
-use super::{parse_crs, scope};
+use super::{idempotency_key, parse_crs, scope};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::casework::{self, actions_for, actor_as_reporter, actor_at, may_see};
@@ -14,7 +14,7 @@ use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use civicgrid_domain::case::{CaseEvent, CaseState, EventKind, Source};
 use civicgrid_domain::{CategoryCode, Permission, Role};
-use civicgrid_store::{CaseQuery, CaseRecord, NewCase, StoreError};
+use civicgrid_store::{CaseQuery, CaseRecord, NewCase};
 use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -60,19 +60,6 @@ pub struct Report {
     /// Ids from `POST /api/v1/attachments`, uploaded by the caller.
     #[serde(default)]
     photos: Vec<String>,
-}
-
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
-    match headers.get("idempotency-key") {
-        None => Ok(None),
-        Some(v) => {
-            let k = v.to_str().map_err(|_| ApiError::bad_request("Idempotency-Key must be visible ASCII"))?.trim();
-            if k.is_empty() || k.len() > 200 {
-                return Err(ApiError::bad_request("Idempotency-Key must be 1 to 200 characters"));
-            }
-            Ok(Some(k.to_owned()))
-        }
-    }
 }
 
 /// Which sources a caller may report under: anyone as a resident; grid staff
@@ -173,6 +160,7 @@ pub async fn file(
 fn case_json(c: &CaseRecord) -> Value {
     let mut v = json!(c);
     v["overdue"] = json!(c.summary.step_deadline.is_some_and(|d| d < Timestamp::now()));
+    v["route"] = json!(casework::route_of(c).map(|(handler, unit)| json!({ "handler": handler, "unit": unit })));
     v
 }
 
@@ -231,6 +219,53 @@ pub async fn list(
     let found = state.store.cases(&q).await?;
     let items: Vec<Value> = found.items.iter().map(case_json).collect();
     Ok(Json(json!({ "items": items, "total": found.total, "limit": limit, "offset": offset, "unit": within })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpenParams {
+    unit: Option<String>,
+    /// wgs84 (default), gcj02 or bd09 for the points.
+    crs: Option<String>,
+}
+
+/// `GET /api/v1/cases/open?unit=`: the open cases of a unit as GeoJSON
+/// points, newest first, each with how it stands against its deadline
+/// (`on_time`, `due_soon`, `overdue`, `no_deadline`).
+pub async fn open(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Q(p): Q<OpenParams>,
+) -> Result<Json<Value>, ApiError> {
+    let within = scope(&state, &caller, Permission::ViewCases, p.unit.as_deref()).await?;
+    let crs = parse_crs(p.crs.as_deref())?;
+    let q =
+        CaseQuery { within: Some(within.clone()), open_only: true, limit: casework::MAP_LIMIT, ..Default::default() };
+    let found = state.store.cases(&q).await?;
+    let now = Timestamp::now();
+    let features: Vec<Value> = found
+        .items
+        .iter()
+        .map(|c| {
+            let (lat, lon) =
+                civicgrid_geo::LatLng::new(c.lat, c.lon).map(|p| crs.from_wgs84(p)).unwrap_or((c.lat, c.lon));
+            json!({
+                "type": "Feature",
+                "id": c.id,
+                "geometry": { "type": "Point", "coordinates": [lon, lat] },
+                "properties": {
+                    "id": c.id, "number": c.number, "title": c.title, "category": c.category,
+                    "state": c.summary.state, "grid": c.grid, "step_deadline": c.summary.step_deadline,
+                    "timeliness": casework::timeliness(&state.cases, c, now),
+                    "supervision": c.summary.supervision, "escalation": c.summary.escalation,
+                },
+            })
+        })
+        .collect();
+    Ok(Json(json!({
+        "type": "FeatureCollection", "features": features, "unit": within, "total": found.total,
+        "truncated": found.total > i64::from(casework::MAP_LIMIT),
+    })))
 }
 
 /// The caller's own reports, newest first.
@@ -298,15 +333,27 @@ pub struct Step {
 /// `POST /api/v1/cases/{id}/events`: the next step of the workflow. The
 /// reporter may evaluate, reopen and comment; everything else takes
 /// `handle_cases` over the case's grid. The domain refuses what the workflow
-/// does not allow, with its reason.
+/// does not allow, with its reason. A dispatch without `unit` goes where the
+/// case's category routes it; with auto-dispatch on, filing dispatches there.
 pub async fn act(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<i64>,
-    J(step): J<Step>,
+    J(mut body): J<Value>,
 ) -> Result<Json<Value>, ApiError> {
     let case = visible(&state, &caller, id).await?;
     let grid = civicgrid_domain::UnitCode::parse(&case.grid).map_err(|e| ApiError::internal_with(e.to_string()))?;
+    let mut events = casework::history(&state, id).await?;
+    let mut view = casework::replay(&events)?;
+    if let Some(step) = body.as_object_mut()
+        && step.get("type").and_then(Value::as_str) == Some("dispatch")
+        && step.get("unit").is_none_or(Value::is_null)
+    {
+        let unit = casework::route(&view)
+            .ok_or_else(|| ApiError::unprocessable("the case has no category to route by; name the unit"))?;
+        step.insert("unit".into(), json!(unit));
+    }
+    let step: Step = serde_json::from_value(body).map_err(|e| ApiError::unprocessable(e.to_string()))?;
     if matches!(step.kind, EventKind::Report { .. }) {
         return Err(ApiError::unprocessable("a case is reported once, when it is filed"));
     }
@@ -331,8 +378,7 @@ pub async fn act(
         }
     }
     let photos = super::attachments::own_photos(&state, &caller, &step.photos).await?;
-    let mut events = casework::history(&state, id).await?;
-    let mut view = casework::replay(&events)?;
+    let filing = matches!(step.kind, EventKind::File { .. });
     let event = CaseEvent {
         at: Timestamp::now().max(view.last_at),
         actor,
@@ -341,20 +387,10 @@ pub async fn act(
         photos,
         location: step.location,
     };
-    view.apply_with(casework::rules(), &event).map_err(|e| ApiError {
-        status: StatusCode::CONFLICT,
-        code: "workflow",
-        message: e.to_string(),
-    })?;
-    events.push(event);
-    let seq = i64::try_from(events.len()).unwrap_or(i64::MAX);
-    let record = casework::to_record(seq, &events[events.len() - 1])?;
-    let summary = casework::summary(&state.cases, &view, &events, case.summary.duplicate_of);
-    let updated =
-        state.store.append_case_event(id, &record, &summary, None, &caller.actor()).await.map_err(|e| match e {
-            StoreError::Conflict(m) => ApiError { status: StatusCode::CONFLICT, code: "conflict", message: m },
-            other => other.into(),
-        })?;
+    let mut updated = casework::append(&state, &case, &mut events, &mut view, event, None, &caller.actor()).await?;
+    if filing && state.cases.auto_dispatch {
+        updated = casework::auto_dispatch(&state, &updated, &mut events, &mut view).await?;
+    }
     let mut v = case_json(&updated);
     v["actions"] = json!(actions_for(&caller, &updated, &view));
     Ok(Json(v))

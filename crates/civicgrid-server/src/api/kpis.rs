@@ -8,7 +8,7 @@ use crate::casework;
 use crate::error::ApiError;
 use axum::Json;
 use axum::extract::{Extension, State};
-use civicgrid_domain::{Level, Period, Permission};
+use civicgrid_domain::{Level, Period, Permission, UnitKpi};
 use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -44,32 +44,22 @@ pub async fn compute(
     if by < within.level() {
         return Err(ApiError::bad_request(format!("cannot group a {} by {}", within.level().as_str(), by.as_str())));
     }
-    let now = Timestamp::now();
-    let records = state.store.case_histories(&within, period.to).await?;
-    let histories = records
-        .iter()
-        .map(|h| h.iter().map(casework::from_record).collect::<Result<Vec<_>, _>>())
-        .collect::<Result<Vec<_>, _>>()?;
-    let report = civicgrid_domain::kpi::compute(
-        histories.iter().map(Vec::as_slice),
-        period,
-        by,
-        now,
-        &state.cases.calendar,
-        &casework::rules().catalogue,
-    );
-    let units: Vec<Value> = report
+    let table = casework::kpi_table(&state, &within, period, by, Timestamp::now()).await?;
+    let json_of = |k: &UnitKpi| {
+        let mut v = json!(k);
+        v["on_time_closure_rate"] = json!(k.on_time_closure.value());
+        v["rework_rate"] = json!(k.rework.value());
+        v
+    };
+    let units: Vec<Value> = table
         .units
         .iter()
-        .filter(|(code, _)| within.contains(code))
         .map(|(code, k)| {
-            let mut v = json!(k);
+            let mut v = json_of(k);
             v["unit"] = json!(code);
-            v["on_time_closure_rate"] = json!(k.on_time_closure.value());
-            v["rework_rate"] = json!(k.rework.value());
             v
         })
         .collect();
     Ok(Json(json!({ "unit": within, "by": by, "from": period.from, "to": period.to, "units": units,
-                    "invalid_histories": report.invalid_histories })))
+                    "total": json_of(&table.total), "invalid_histories": table.invalid_histories })))
 }

@@ -2,6 +2,7 @@
 //! their counts, grid and community boundaries as GeoJSON, `locate`, and the
 //! lists of compounds, facilities, cameras, Party branches and people.
 
+pub(crate) mod access;
 pub(crate) mod account;
 mod attachments;
 mod audit;
@@ -57,9 +58,17 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/case-categories", get(cases::categories))
         .route("/api/v1/cases", get(cases::list).post(cases::file))
         .route("/api/v1/cases/mine", get(cases::mine))
+        .route("/api/v1/cases/open", get(cases::open))
         .route("/api/v1/cases/{id}", get(cases::one))
         .route("/api/v1/cases/{id}/events", post(cases::act))
         .route("/api/v1/kpis", get(kpis::compute))
+        .route("/api/v1/access/units", get(access::units))
+        .route("/api/v1/access/map", get(access::map))
+        .route("/api/v1/access/compounds", get(access::compounds))
+        .route("/api/v1/access/compounds/{code}", get(access::compound))
+        .route("/api/v1/access/proposals", post(access::proposals))
+        .route("/api/v1/access/what-if", post(access::what_if))
+        .route("/api/v1/access/refresh", post(access::refresh))
         .route(
             "/api/v1/attachments",
             post(attachments::upload).layer(axum::extract::DefaultBodyLimit::max(attachments::MAX_UPLOAD)),
@@ -92,6 +101,20 @@ pub(crate) fn parse_unit(s: &str) -> Result<UnitCode, ApiError> {
 pub(crate) async fn existing_unit(state: &AppState, code: &str) -> Result<OrgUnit, ApiError> {
     let code = parse_unit(code)?;
     state.store.unit(&code).await?.ok_or_else(|| ApiError::not_found(format!("unit {code} not found")))
+}
+
+/// The `Idempotency-Key` header of a write, if any: 1 to 200 visible ASCII characters.
+pub(crate) fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    match headers.get("idempotency-key") {
+        None => Ok(None),
+        Some(v) => {
+            let k = v.to_str().map_err(|_| ApiError::bad_request("Idempotency-Key must be visible ASCII"))?.trim();
+            if k.is_empty() || k.len() > 200 {
+                return Err(ApiError::bad_request("Idempotency-Key must be 1 to 200 characters"));
+            }
+            Ok(Some(k.to_owned()))
+        }
+    }
 }
 
 /// The unit a request is about. A named unit must exist and lie within the
@@ -490,16 +513,7 @@ async fn add_facility(
     headers: HeaderMap,
     J(body): J<NewFacilityJson>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let key = match headers.get("idempotency-key") {
-        Some(v) => {
-            let k = v.to_str().map_err(|_| ApiError::bad_request("Idempotency-Key must be visible ASCII"))?.trim();
-            if k.is_empty() || k.len() > 200 {
-                return Err(ApiError::bad_request("Idempotency-Key must be 1 to 200 characters"));
-            }
-            Some(k.to_owned())
-        }
-        None => None,
-    };
+    let key = idempotency_key(&headers)?;
     let category: FacilityCategory = body.category.parse().map_err(ApiError::unprocessable)?;
     let name = body.name.trim();
     if name.is_empty() || name.chars().count() > 100 {
@@ -533,6 +547,9 @@ async fn add_facility(
             &caller.actor(),
         )
         .await?;
+    if added.created {
+        state.access.facility_added(category, point).await;
+    }
     let status = if added.created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(serde_json::to_value(added.item).unwrap_or_default())))
 }

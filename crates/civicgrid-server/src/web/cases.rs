@@ -18,7 +18,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use civicgrid_domain::case::{CaseState, EventKind, Source};
-use civicgrid_domain::{CategoryCode, Level, Permission, UnitCode};
+use civicgrid_domain::{CategoryCode, Level, Period, Permission, UnitCode};
 use civicgrid_store::{CaseQuery, CaseRecord};
 use jiff::Timestamp;
 use serde_json::{Value, json};
@@ -197,6 +197,196 @@ pub async fn mine(State(state): State<AppState>, visitor: Visitor, RawQuery(q): 
     respond_with(&visitor, &shell, StatusCode::OK, "cases_mine.html", page)
 }
 
+/// The unit a case page is about: a named one within the caller's
+/// `view_cases` scope, or their widest.
+async fn case_scope(state: &AppState, me: &Caller, named: Option<&str>) -> Result<UnitCode, PageError> {
+    crate::api::scope(state, me, Permission::ViewCases, named).await.map_err(|e| {
+        if e.status == StatusCode::BAD_REQUEST {
+            PageError::bad_code(e.message)
+        } else if e.status == StatusCode::FORBIDDEN {
+            PageError::forbidden()
+        } else {
+            PageError::no_unit()
+        }
+    })
+}
+
+/// The boundaries a map of `within` draws beneath its cases: the grids of a
+/// community or a grid, the communities of a street or the district.
+fn boundaries(within: &UnitCode) -> Value {
+    match within.level() {
+        Level::Grid => {
+            json!({ "url": format!("/api/v1/grids?within={within}"), "kind": "outline", "interactive": false })
+        }
+        Level::Community => {
+            json!({ "url": format!("/api/v1/grids?community={within}"), "kind": "grid", "interactive": false })
+        }
+        _ => {
+            json!({ "url": format!("/api/v1/communities?within={within}"), "kind": "community", "interactive": false })
+        }
+    }
+}
+
+/// How cases stand against their deadlines, in the order the legend shows.
+const TIMELINESS: &[&str] = &["overdue", "due_soon", "on_time", "no_deadline"];
+
+/// `GET /cases/map?unit=`: the open cases of the caller's scope on a map,
+/// coloured by how they stand against their deadlines, with the counts per
+/// unit one level down.
+pub async fn map(State(state): State<AppState>, visitor: Visitor, RawQuery(q): RawQuery) -> Response {
+    let shell = shell(&state).await;
+    let page = async {
+        let me = visitor.caller.as_ref().ok_or_else(PageError::forbidden)?;
+        let params = pairs(q.as_deref());
+        let unit_param = params.iter().find(|(k, _)| k == "unit").map(|(_, v)| v.clone());
+        let within = case_scope(&state, me, unit_param.as_deref()).await?;
+        let query = CaseQuery {
+            within: Some(within.clone()),
+            open_only: true,
+            limit: casework::MAP_LIMIT,
+            ..Default::default()
+        };
+        let found = state.store.cases(&query).await?;
+        let now = Timestamp::now();
+        let child = within.level().child().unwrap_or(Level::Grid);
+        // unit → [overdue, due_soon, on_time, no_deadline, supervised]
+        let mut by_unit: BTreeMap<String, [u32; 5]> = BTreeMap::new();
+        let mut totals = [0u32; 5];
+        for c in &found.items {
+            let t = casework::timeliness(&state.cases, c, now);
+            let i = TIMELINESS.iter().position(|x| *x == t).unwrap_or(3);
+            let unit = UnitCode::parse(&c.grid).ok().and_then(|g| g.at_level(child)).map(|u| u.to_string());
+            let row = by_unit.entry(unit.unwrap_or_else(|| c.grid.clone())).or_default();
+            row[i] += 1;
+            totals[i] += 1;
+            if c.summary.supervision {
+                row[4] += 1;
+                totals[4] += 1;
+            }
+        }
+        let mut names = Names::default();
+        let mut units = Vec::new();
+        for (code, n) in &by_unit {
+            units.push(json!({
+                "code": code, "name": names.of(&state, code).await,
+                "open": n[..4].iter().sum::<u32>(), "overdue": n[0], "due_soon": n[1], "on_time": n[2],
+                "no_deadline": n[3], "supervised": n[4],
+            }));
+        }
+        let counts: Vec<Value> = TIMELINESS.iter().zip(totals).map(|(k, n)| json!({ "key": k, "count": n })).collect();
+        Ok(json!({
+            "scope": { "code": within, "name": names.of(&state, within.as_str()).await },
+            "total": found.total,
+            "shown": found.items.len(),
+            "truncated": found.total > i64::try_from(found.items.len()).unwrap_or(i64::MAX),
+            "counts": counts,
+            "supervised": totals[4],
+            "child_level": child.as_str(),
+            "units": units,
+            "map": { "layers": [
+                boundaries(&within),
+                { "url": format!("/api/v1/cases/open?unit={within}"), "kind": "cases", "interactive": true },
+            ] },
+        }))
+    }
+    .await;
+    respond_with(&visitor, &shell, StatusCode::OK, "cases_map.html", page)
+}
+
+/// China's civil time (UTC+8), in which periods are given as dates.
+const CHINA: jiff::tz::Offset = jiff::tz::offset(8);
+
+/// `GET /cases/kpis?unit=&from=YYYY-MM-DD&to=YYYY-MM-DD&by=`: the case
+/// indicators of every unit one level down (or `by`) over a period of whole
+/// days (both ends included), with the scope's total; this month by default.
+pub async fn kpis(State(state): State<AppState>, visitor: Visitor, RawQuery(q): RawQuery) -> Response {
+    let shell = shell(&state).await;
+    let page = async {
+        let me = visitor.caller.as_ref().ok_or_else(PageError::forbidden)?;
+        let params = pairs(q.as_deref());
+        let one = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        let unit_param = one("unit");
+        let within = case_scope(&state, me, unit_param.as_deref()).await?;
+        let now = Timestamp::now();
+        let today = CHINA.to_datetime(now).date();
+        let date = |name: &str, default: jiff::civil::Date| match one(name) {
+            None => Ok(default),
+            Some(v) => v.parse::<jiff::civil::Date>().map_err(|_| PageError::bad_period(format!("{name}={v}"))),
+        };
+        let from = date("from", today.first_of_month())?;
+        let to = date("to", today)?;
+        if to < from {
+            return Err(PageError::bad_period(format!("to={to} < from={from}")));
+        }
+        let start = |d: jiff::civil::Date| {
+            CHINA
+                .to_timestamp(d.to_datetime(jiff::civil::Time::midnight()))
+                .map_err(|e| PageError::bad_period(e.to_string()))
+        };
+        let period = Period { from: start(from)?, to: start(to.tomorrow().unwrap_or(to))? };
+        let finest = within.level().child().unwrap_or(Level::Grid);
+        let by = match one("by") {
+            Some(b) => b.parse::<Level>().ok().filter(|l| *l >= within.level()).unwrap_or(finest),
+            None => finest,
+        };
+        let table = casework::kpi_table(&state, &within, period, by, now).await.map_err(|e| {
+            tracing::error!(error = %e.message, "case indicators failed");
+            PageError::internal()
+        })?;
+        let mut names = Names::default();
+        let mut rows = Vec::new();
+        for (code, k) in &table.units {
+            rows.push(kpi_row(json!({ "code": code, "name": names.of(&state, code.as_str()).await }), k));
+        }
+        let scope = json!({ "code": within, "name": names.of(&state, within.as_str()).await });
+        let levels: Vec<&str> = [Level::Community, Level::Grid, Level::Street]
+            .into_iter()
+            .filter(|l| *l >= within.level() && *l != within.level())
+            .map(Level::as_str)
+            .collect();
+        Ok(json!({
+            "scope": scope.clone(),
+            "rows": rows,
+            "total": kpi_row(scope, &table.total),
+            "from": from.to_string(), "to": to.to_string(), "by": by.as_str(), "levels": levels,
+            "unit_param": unit_param,
+            "invalid_histories": table.invalid_histories,
+        }))
+    }
+    .await;
+    respond_with(&visitor, &shell, StatusCode::OK, "cases_kpis.html", page)
+}
+
+/// One row of the indicator table: rates as percentages with their counts,
+/// step times in working hours.
+fn kpi_row(unit: Value, k: &civicgrid_domain::UnitKpi) -> Value {
+    use civicgrid_domain::{Ratio, Step};
+    let rate = |r: &Ratio| json!({ "pct": r.value().map(|v| (v * 1000.0).round() / 10.0), "num": r.num, "den": r.den });
+    let hours = |s: Step| {
+        let t = k.step_times.get(&s);
+        json!({
+            "mean": t.and_then(|t| t.mean_secs).map(|x| (x / 360.0).round() / 10.0),
+            "p90": t.and_then(|t| t.p90_secs).map(|x| (x as f64 / 360.0).round() / 10.0),
+        })
+    };
+    json!({
+        "unit": unit,
+        "reported": k.reported,
+        "closed": k.closed,
+        "on_time_filing": rate(&k.on_time_filing),
+        "on_time_dispatch": rate(&k.on_time_dispatch),
+        "on_time_closure": rate(&k.on_time_closure),
+        "rework": rate(&k.rework),
+        "self_handled": rate(&k.self_handled),
+        "satisfaction": k.satisfaction_mean.map(|x| (x * 100.0).round() / 100.0),
+        "evaluated": k.evaluated,
+        "handle": hours(Step::Handle),
+        "verify": hours(Step::Verify),
+        "overdue_now": k.overdue_now,
+        "by_source": k.by_source,
+    })
+}
+
 /// `GET /cases?state=a&state=b&overdue=true&category=&unit=&page=`: the inbox
 /// of the caller's `view_cases` scope; a unit outside it is a 404 page.
 pub async fn inbox(State(state): State<AppState>, visitor: Visitor, RawQuery(q): RawQuery) -> Response {
@@ -214,15 +404,7 @@ pub async fn inbox(State(state): State<AppState>, visitor: Visitor, RawQuery(q):
         let overdue = one("overdue").is_some_and(|v| v == "true" || v == "on");
         let category = one("category").filter(|c| CategoryCode::parse(c).is_ok());
         let unit_param = one("unit");
-        let within = crate::api::scope(&state, me, Permission::ViewCases, unit_param.as_deref()).await.map_err(|e| {
-            if e.status == StatusCode::BAD_REQUEST {
-                PageError::bad_code(e.message)
-            } else if e.status == StatusCode::FORBIDDEN {
-                PageError::forbidden()
-            } else {
-                PageError::no_unit()
-            }
-        })?;
+        let within = case_scope(&state, me, unit_param.as_deref()).await?;
         let page_no: u32 = one("page").and_then(|p| p.parse().ok()).unwrap_or(0);
         let query = CaseQuery {
             within: Some(within.clone()),
@@ -370,6 +552,18 @@ pub async fn show(State(state): State<AppState>, visitor: Visitor, Path(id): Pat
             );
             at = code.parent();
         }
+        let route = casework::route_of(&case);
+        if let Some((_, unit)) = &route
+            && unit.level() == Level::District
+        {
+            units.push(json!({ "code": unit, "name": names.of(&state, unit.as_str()).await, "level": "district" }));
+        }
+        let route = match route {
+            Some((handler, unit)) => {
+                json!({ "handler": handler, "unit": unit, "name": names.of(&state, unit.as_str()).await })
+            }
+            None => Value::Null,
+        };
         let layers = if me.principal.may_at(Permission::ViewOrg, &grid) {
             vec![json!({ "url": format!("/api/v1/grids?within={grid}"), "kind": "outline", "interactive": false })]
         } else {
@@ -394,6 +588,7 @@ pub async fn show(State(state): State<AppState>, visitor: Visitor, Path(id): Pat
             "actions": actions,
             "pending_request": view.pending.as_ref().map(|p| p.kind.as_str()),
             "units": units,
+            "route": route,
             "photos": state.attachments.is_some(),
             "categories": category_groups(lang),
             "map": {

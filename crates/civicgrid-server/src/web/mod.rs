@@ -1,12 +1,14 @@
 //! The web pages: district overview, street, community and grid pages, the
 //! sign-in page, the caller's account, user administration, the audit log and
-//! the case pages (report, inbox, my reports, one case),
+//! the case pages (report, inbox, my reports, one case, the open-case map,
+//! the indicators), the 15-minute life circles,
 //! in Simplified Chinese by default and English on request.
 //!
 //! Pages are rendered on the server from the store (counts and tables work
 //! without JavaScript); `assets/app.js` adds the map, sorting, paging, charts
 //! and the locate form on top, reading the JSON API.
 
+mod access;
 mod account;
 mod assets;
 mod audit;
@@ -42,6 +44,10 @@ pub fn routes() -> Router<AppState> {
         .route("/report", get(cases::report))
         .route("/cases", get(cases::inbox))
         .route("/cases/mine", get(cases::mine))
+        .route("/cases/map", get(cases::map))
+        .route("/access", get(access::show))
+        .route("/access/compounds/{code}", get(access::compound))
+        .route("/cases/kpis", get(cases::kpis))
         .route("/cases/{id}", get(cases::show))
 }
 

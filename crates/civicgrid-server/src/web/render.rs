@@ -30,6 +30,10 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ("cases.html", include_str!("../../templates/cases.html")),
     ("cases_mine.html", include_str!("../../templates/cases_mine.html")),
     ("case.html", include_str!("../../templates/case.html")),
+    ("cases_map.html", include_str!("../../templates/cases_map.html")),
+    ("cases_kpis.html", include_str!("../../templates/cases_kpis.html")),
+    ("access.html", include_str!("../../templates/access.html")),
+    ("access_compound.html", include_str!("../../templates/access_compound.html")),
 ];
 
 static ENV: LazyLock<Environment<'static>> = LazyLock::new(environment);
@@ -214,6 +218,10 @@ pub struct PageError {
 impl PageError {
     pub fn bad_code(detail: String) -> Self {
         PageError { status: StatusCode::BAD_REQUEST, key: "error.400.text", detail: Some(detail) }
+    }
+
+    pub fn bad_period(detail: String) -> Self {
+        PageError { status: StatusCode::BAD_REQUEST, key: "error.400.period", detail: Some(detail) }
     }
 
     pub fn no_unit() -> Self {

@@ -102,6 +102,14 @@ pub struct App {
 }
 
 pub async fn app_on(path: &Path) -> (axum::Router, std::sync::Arc<dyn civicgrid_store::Store>) {
+    app_with(path, |s| s).await
+}
+
+/// The application over a database, with settings changed by `tune`.
+pub async fn app_with(
+    path: &Path,
+    tune: impl FnOnce(AppState) -> AppState,
+) -> (axum::Router, std::sync::Arc<dyn civicgrid_store::Store>) {
     let keys = KeyRing::load_or_create(&keys_of(path)).unwrap();
     let store = civicgrid_store::open(path.to_str().unwrap(), keys).await.unwrap();
     // Tests sign in far more often than a person could; the limiter has its own test.
@@ -111,7 +119,7 @@ pub async fn app_on(path: &Path) -> (axum::Router, std::sync::Arc<dyn civicgrid_
         .unwrap()
         .with_limits(civicgrid_server::auth::RateLimits::new(10_000, 10_000))
         .with_attachments(files);
-    (router(state), store)
+    (router(tune(state)), store)
 }
 
 /// The shared demo, for tests that only read (sign-ins write a little).
@@ -122,8 +130,13 @@ pub async fn app() -> App {
 
 /// A private copy of the demo, for a test that writes.
 pub async fn writable_app() -> App {
+    tuned_app(|s| s).await
+}
+
+/// A private copy of the demo served with settings changed by `tune`.
+pub async fn tuned_app(tune: impl FnOnce(AppState) -> AppState) -> App {
     let (dir, path) = copy_demo();
-    let (router, store) = app_on(&path).await;
+    let (router, store) = app_with(&path, tune).await;
     App { router, store, _dir: Some(dir) }
 }
 

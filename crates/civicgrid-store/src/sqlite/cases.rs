@@ -14,11 +14,12 @@ const M_PER_DEG: f64 = 111_320.0;
 
 fn case_from_row(r: &SqliteRow) -> Result<CaseRecord> {
     let supervision: i64 = r.try_get("supervision")?;
+    let category: String = r.try_get("category")?;
     Ok(CaseRecord {
         id: r.try_get("id")?,
         number: r.try_get("number")?,
         source: r.try_get("source")?,
-        category: r.try_get("category")?,
+        category: category.clone(),
         title: r.try_get("title")?,
         description: r.try_get("description")?,
         lat: r.try_get("lat")?,
@@ -27,6 +28,7 @@ fn case_from_row(r: &SqliteRow) -> Result<CaseRecord> {
         reporter_id: r.try_get("reporter_id")?,
         summary: CaseSummary {
             state: r.try_get("state")?,
+            category: Some(category).filter(|c| !c.is_empty()),
             handler_unit: r.try_get("handler_unit")?,
             step_deadline: opt_ts(r, "step_deadline")?,
             escalate_at: opt_ts(r, "escalate_at")?,
@@ -95,10 +97,11 @@ async fn insert_event(conn: &mut SqliteConnection, case_id: i64, e: &CaseEventRe
 
 async fn write_summary(conn: &mut SqliteConnection, case_id: i64, s: &CaseSummary, events: i64) -> Result<()> {
     sqlx::query(
-        "UPDATE cases SET state = ?, handler_unit = ?, step_deadline = ?, escalate_at = ?, escalation = ?, \
+        "UPDATE cases SET state = ?, category = COALESCE(?, category), handler_unit = ?, step_deadline = ?, escalate_at = ?, escalation = ?, \
          supervision = ?, duplicate_of = ?, merged_into = ?, closed_at = ?, events = ?, updated_at = ? WHERE id = ?",
     )
     .bind(&s.state)
+    .bind(&s.category)
     .bind(&s.handler_unit)
     .bind(s.step_deadline.map(ts_text))
     .bind(s.escalate_at.map(ts_text))
@@ -306,7 +309,7 @@ impl SqliteStore {
                 }
             }
             if q.open_only {
-                qb.push(" AND closed_at IS NULL AND merged_into IS NULL");
+                qb.push(" AND closed_at IS NULL AND merged_into IS NULL AND state <> 'voided'");
             }
             if let Some((lat, lon, m)) = q.near {
                 // A box around the point here; the exact distance after.
@@ -328,7 +331,7 @@ impl SqliteStore {
         let mut qb = QueryBuilder::<Sqlite>::new("SELECT * FROM cases WHERE 1 = 1");
         filter(&mut qb);
         qb.push(" ORDER BY created_at DESC, id DESC LIMIT ");
-        qb.push_bind(i64::from(q.limit.clamp(1, 1000)));
+        qb.push_bind(i64::from(q.limit.clamp(1, 10_000)));
         qb.push(" OFFSET ");
         qb.push_bind(i64::from(q.offset));
         let rows = qb.build().fetch_all(&self.pool).await?;

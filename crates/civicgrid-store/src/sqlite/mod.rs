@@ -5,6 +5,8 @@
 mod access;
 mod audit;
 mod cases;
+mod history;
+mod network;
 mod residents;
 
 use crate::cases::*;
@@ -959,6 +961,19 @@ impl Store for SqliteStore {
         Ok(Added { item, created: true })
     }
 
+    async fn import_network(
+        &self,
+        import: &crate::NetworkImport,
+        progress: Progress<'_>,
+        by: &Actor,
+    ) -> Result<crate::NetworkImported> {
+        self.replace_network(import, progress, by).await
+    }
+
+    async fn street_network(&self) -> Result<civicgrid_domain::StreetNetwork> {
+        self.stored_network().await
+    }
+
     async fn setting(&self, key: &str) -> Result<Option<String>> {
         Ok(sqlx::query_scalar("SELECT value FROM settings WHERE key = ?").bind(key).fetch_optional(&self.pool).await?)
     }
@@ -1112,6 +1127,10 @@ impl Store for SqliteStore {
 
     async fn case_histories(&self, within: &UnitCode, created_before: Timestamp) -> Result<Vec<Vec<CaseEventRecord>>> {
         self.histories(within, created_before).await
+    }
+
+    async fn import_cases(&self, cases: &[ImportedCase], progress: Progress<'_>, by: &Actor) -> Result<()> {
+        self.insert_imported_cases(cases, progress, by).await
     }
 
     async fn record_attachment(&self, a: &crate::attachments::StoredAttachment, by: &Actor) -> Result<()> {

@@ -681,6 +681,7 @@ test("a planner sees the 15-minute circles on the map, the gaps with their expor
   assert.equal(response.status(), 200);
   await waitForMap(street);
   assert.equal((await street.textContent("#access-scope")).trim(), "千渭街道");
+  await street.screenshot({ path: SHOTS + "access-map.png" });
   const units = await api(street, "/api/v1/access/units");
   const grids = await api(street, "/api/v1/access/map?category=market&by=grid");
   assert.equal(Number(await street.getAttribute("#access-map", "data-drawn-access-grid")), grids.features.length);
@@ -707,7 +708,23 @@ test("a planner sees the 15-minute circles on the map, the gaps with their expor
   assert.equal(gains.length, 3);
   assert.ok(gains[0] >= gains[1] && gains[1] >= gains[2] && gains[0] > 0, `gains ${gains}`);
   assert.equal(await street.$$eval(".proposal-pin", (ps) => ps.length), 3);
-  await street.screenshot({ path: SHOTS + "access.png", fullPage: true });
+
+  // What if the first proposal were built: picked on the map, the gain is the proposal's.
+  const first = await street.$eval("#proposal-table tbody tr:first-child", (r) => Number(r.dataset.node));
+  const proposal = await street.evaluate(async (node) => {
+    const csrf = document.querySelector('meta[name="csrf-token"]').content;
+    const r = await fetch("/api/v1/access/proposals", {
+      method: "POST", headers: { "Content-Type": "application/json", "x-csrf-token": csrf },
+      body: JSON.stringify({ category: "market", k: 3, candidates: "nodes" }),
+    });
+    return (await r.json()).picks.find((p) => p.node === node);
+  }, first);
+  await street.fill('#whatif-form input[name="lat"]', String(proposal.lat));
+  await street.fill('#whatif-form input[name="lon"]', String(proposal.lon));
+  await street.click('#whatif-form button[type="submit"]');
+  await street.waitForSelector("#whatif-result:not([hidden])");
+  assert.equal(Number(await street.getAttribute("#whatif-result", "data-gained")), proposal.gain_households);
+  await street.screenshot({ path: SHOTS + "access.png" });
 
   // The exports download as files.
   const [csv] = await Promise.all([street.waitForEvent("download"), street.click("#export-csv")]);

@@ -124,3 +124,15 @@ fn bad_radii_speeds_and_facility_nodes_are_refused() {
     assert_eq!(WalkSpeed::km_per_hour(4.8).unwrap().m_per_min(), 80.0);
     assert_eq!(WalkSpeed::default().metres(15.0), 1200.0);
 }
+
+#[test]
+fn a_shorter_way_over_short_steps_wins_over_a_longer_edge_met_first() {
+    // 0 —0.25— 1 —0.25— 2, and 0 —0.75— 2 directly; then 2 —1000— 3. All
+    // of 0, 1 and 2 lie in the search's first bucket (1 m at 1,024 m), where
+    // nodes come in any order: 2 may be reached over the direct edge first,
+    // and must still end at 0.5 m, and 3 at 1,000.5 m.
+    let g = graph(4, &[(0, 1, 0.25), (0, 2, 0.75), (1, 2, 0.25), (2, 3, 1000.0)]);
+    assert_eq!(nearest_within(&g, &[0], 1024.0).unwrap(), [0.0, 0.25, 0.5, 1000.5]);
+    let a = Accessibility::compute(&g, &facilities(&[("park", 0)]), &[1000.5]).unwrap();
+    assert_eq!(a.counts(0, 0).unwrap(), [1, 1, 1, 1]);
+}

@@ -451,6 +451,35 @@
     });
   }
 
+  // ---- What if: one more facility at the point picked on the map. ----
+
+  function setUpWhatIf(form) {
+    var section = form.closest("section");
+    var error = section.querySelector(".form-error");
+    var result = section.querySelector("#whatif-result");
+    form.addEventListener("submit", function (e) {
+      e.preventDefault();
+      var data = new FormData(form);
+      error.hidden = true;
+      var category = form.getAttribute("data-category");
+      var body = { unit: form.getAttribute("data-unit"), category: category, lat: Number(data.get("lat")), lon: Number(data.get("lon")) };
+      sendJson(form.getAttribute("data-whatif"), body).then(function (res) {
+        var pct = function (s) { return s === null ? "–" : (s * 100).toFixed(1) + "%"; };
+        result.textContent = T("access.whatif_result", {
+          before: pct(res.before.categories[category].share[2]),
+          after: pct(res.after.categories[category].share[2]),
+          gained: (res.after.categories[category].covered[2] - res.before.categories[category].covered[2]).toLocaleString(),
+          compounds: res.compounds_nearer.length,
+        });
+        result.setAttribute("data-gained", res.after.categories[category].covered[2] - res.before.categories[category].covered[2]);
+        result.hidden = false;
+      }).catch(function (err) {
+        error.textContent = T("case.action_failed") + (err && err.message ? ": " + err.message : "");
+        error.hidden = false;
+      });
+    });
+  }
+
   // ---- The report form: photos first (when offered), then the case, once. ----
 
   function setUpReport(form) {
@@ -644,4 +673,5 @@
   document.querySelectorAll("form[data-report]").forEach(setUpReport);
   document.querySelectorAll("form.case-action[data-action]").forEach(setUpAction);
   document.querySelectorAll("form[data-proposals]").forEach(setUpProposals);
+  document.querySelectorAll("form[data-whatif]").forEach(setUpWhatIf);
 })();

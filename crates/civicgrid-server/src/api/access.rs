@@ -269,7 +269,9 @@ fn gap_header() -> Vec<String> {
 fn missed_text(r: &Value) -> String {
     r["missed"]
         .as_array()
-        .map(|m| m.iter().map(|x| format!("{}<={}", x["category"].as_str().unwrap_or(""), x["minutes"])).collect::<Vec<_>>())
+        .map(|m| {
+            m.iter().map(|x| format!("{}<={}", x["category"].as_str().unwrap_or(""), x["minutes"])).collect::<Vec<_>>()
+        })
         .unwrap_or_default()
         .join(" ")
 }

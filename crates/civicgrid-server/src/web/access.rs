@@ -74,7 +74,7 @@ pub async fn show(State(state): State<AppState>, visitor: Visitor, RawQuery(q): 
             "speed": model.speed.m_per_min(),
             "export": { "csv": format!("/api/v1/access/compounds?unit={within}&format=csv"),
                         "xlsx": format!("/api/v1/access/compounds?unit={within}&format=xlsx") },
-            "map": { "layers": [
+            "map": { "pick": "#whatif-form", "layers": [
                 { "url": format!("/api/v1/access/map?{q}&by=grid"), "kind": "access-grid", "interactive": false },
                 { "url": format!("/api/v1/access/map?{q}&by=compound"), "kind": "access-compound", "interactive": true },
             ] },

@@ -68,7 +68,8 @@ pub fn demo_db() -> &'static PathBuf {
         // Copies must not race a checkpoint: wait until the last connection
         // has closed and folded the WAL into the file.
         let wal = PathBuf::from(format!("{}-wal", path.display()));
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        // Generous: on a loaded machine the pool closes its connections slowly.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
         while wal.exists() && std::time::Instant::now() < deadline {
             std::thread::sleep(std::time::Duration::from_millis(20));
         }

@@ -513,7 +513,7 @@ impl<'h> Story<'h> {
                     unit: self.h.district.clone(),
                 },
                 kind: EventKind::Escalated { level, supervision: true },
-                note: format!("逾期未办，升级至{}督办", level_zh(level)),
+                note: format!("逾期未办，升级至{}督办", level.name_zh()),
                 photos: Vec::new(),
                 location: None,
             };
@@ -754,15 +754,6 @@ impl<'h> Story<'h> {
             x if x < 0.97 => 2,
             _ => 1,
         }
-    }
-}
-
-fn level_zh(level: Level) -> &'static str {
-    match level {
-        Level::District => "区级",
-        Level::Street => "街道",
-        Level::Community => "社区",
-        Level::Grid => "网格",
     }
 }
 

@@ -35,6 +35,16 @@ impl Level {
         }
     }
 
+    /// The level's name in the notes the system writes (supervision notes).
+    pub const fn name_zh(self) -> &'static str {
+        match self {
+            Level::District => "区级",
+            Level::Street => "街道",
+            Level::Community => "社区",
+            Level::Grid => "网格",
+        }
+    }
+
     pub const fn child(self) -> Option<Level> {
         match self {
             Level::District => Some(Level::Street),

@@ -444,11 +444,14 @@
           })).addTo(map);
           mapNode.setAttribute("data-proposals", res.picks.length);
         }
-      }).catch(function (err) {
-        error.textContent = T("case.action_failed") + (err && err.message ? ": " + err.message : "");
-        error.hidden = false;
-      });
+      }).catch(function (err) { showFailure(error, err); });
     });
+  }
+
+  // A refused request, as the API words it, in the form's error line.
+  function showFailure(error, err) {
+    error.textContent = T("case.action_failed") + (err && err.message ? ": " + err.message : "");
+    error.hidden = false;
   }
 
   // ---- What if: one more facility at the point picked on the map. ----
@@ -473,10 +476,7 @@
         });
         result.setAttribute("data-gained", res.after.categories[category].covered[2] - res.before.categories[category].covered[2]);
         result.hidden = false;
-      }).catch(function (err) {
-        error.textContent = T("case.action_failed") + (err && err.message ? ": " + err.message : "");
-        error.hidden = false;
-      });
+      }).catch(function (err) { showFailure(error, err); });
     });
   }
 

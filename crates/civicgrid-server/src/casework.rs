@@ -331,9 +331,9 @@ pub async fn escalate_due(state: &AppState, now: Timestamp) -> Result<usize, Api
         let Some(district) = grid.at_level(Level::District) else { continue };
         let names = leaders(state, &grid).await?;
         let note = if names.is_empty() {
-            format!("逾期未办，升级至{}督办", level_zh(level))
+            format!("逾期未办，升级至{}督办", level.name_zh())
         } else {
-            format!("逾期未办，升级至{}督办；包联领导：{}", level_zh(level), names.join("、"))
+            format!("逾期未办，升级至{}督办；包联领导：{}", level.name_zh(), names.join("、"))
         };
         let event = CaseEvent {
             at: now.max(view.last_at),
@@ -355,15 +355,6 @@ pub async fn escalate_due(state: &AppState, now: Timestamp) -> Result<usize, Api
         }
     }
     Ok(done)
-}
-
-fn level_zh(level: Level) -> &'static str {
-    match level {
-        Level::District => "区级",
-        Level::Street => "街道",
-        Level::Community => "社区",
-        Level::Grid => "网格",
-    }
 }
 
 /// Runs the clock until the process ends; a failed turn is logged and retried.

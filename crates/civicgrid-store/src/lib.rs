@@ -1,21 +1,27 @@
 //! Storage for CivicGrid: the [`Store`] trait every backend implements, the read
-//! models it returns, and the SQLite backend with its numbered migrations.
+//! models it returns, and its two backends, SQLite and PostgreSQL, each with
+//! its own numbered migrations.
 //!
 //! Nothing above this crate writes SQL or knows which database it talks to:
 //! the server holds an `Arc<dyn Store>` opened by [`open`] from a URL or path.
 
 mod access;
 pub mod attachments;
+mod audit_chain;
 mod cases;
 mod crypto;
 mod network;
+mod postgres;
+mod schema;
 mod sqlite;
+mod stored;
 mod view;
 
 pub use access::*;
 pub use cases::*;
 pub use crypto::KeyRing;
 pub use network::*;
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use view::*;
 
@@ -37,7 +43,7 @@ pub enum StoreError {
     Conflict(String),
     #[error("{0}")]
     Invalid(String),
-    #[error("unsupported database {0:?}: use a file path or sqlite://PATH")]
+    #[error("unsupported database {0:?}: use a file path, sqlite://PATH or postgres://…")]
     UnsupportedUrl(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
@@ -236,14 +242,15 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn verify_audit(&self) -> Result<ChainCheck>;
 }
 
-/// Opens the database named by `url`: `sqlite://PATH`, `sqlite::memory:` or a
-/// bare file path, with `keys` for personal data. Migrations run before this
+/// Opens the database named by `url`: `postgres://…` (or `postgresql://…`)
+/// for a PostgreSQL server, `sqlite://PATH`, `sqlite::memory:` or a bare file
+/// path for SQLite, with `keys` for personal data. Migrations run before this
 /// returns.
 pub async fn open(url: &str, keys: KeyRing) -> Result<Arc<dyn Store>> {
-    if url.starts_with("postgres://")
-        || url.starts_with("postgresql://")
-        || url.contains("://") && !url.starts_with("sqlite:")
-    {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(Arc::new(PgStore::open(url, keys).await?));
+    }
+    if url.contains("://") && !url.starts_with("sqlite:") {
         return Err(StoreError::UnsupportedUrl(url.to_owned()));
     }
     Ok(Arc::new(SqliteStore::open(url, keys).await?))

@@ -6,7 +6,7 @@ mod common;
 
 use civicgrid_domain::{Grant, Role};
 use civicgrid_store::{Actor, AuditQuery, NewUser, SessionRecord, Store, StoreError};
-use common::{code, loaded, tester};
+use common::{TestDb, code, tester};
 use jiff::{SignedDuration, Timestamp};
 use std::sync::Arc;
 
@@ -23,8 +23,8 @@ fn new_user(name: &str, grants: Vec<Grant>) -> NewUser {
     }
 }
 
-async fn staffed(dir: &tempfile::TempDir) -> Arc<dyn Store> {
-    let store = loaded(dir).await;
+async fn staffed(db: &TestDb) -> Arc<dyn Store> {
+    let store = db.loaded().await;
     let admin = tester();
     store.create_user(&new_user("street.wang", vec![grant(Role::StreetStaff, "610304003")]), &admin).await.unwrap();
     store.create_user(&new_user("grid.li", vec![grant(Role::GridWorker, "610304003001001")]), &admin).await.unwrap();
@@ -37,10 +37,8 @@ fn names(users: &[civicgrid_store::UserRecord]) -> Vec<&str> {
     users.iter().map(|u| u.username.as_str()).collect()
 }
 
-#[tokio::test]
-async fn users_are_created_once_and_listed_by_scope() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = staffed(&dir).await;
+async fn users_are_created_once_and_listed_by_scope(db: TestDb) {
+    let store = staffed(&db).await;
     let li = store.user_by_name("grid.li").await.unwrap().unwrap();
     assert_eq!(li.grants, vec![grant(Role::GridWorker, "610304003001001")]);
     assert_eq!((li.failed_logins, li.locked_until, li.disabled), (0, None, false));
@@ -65,10 +63,8 @@ async fn users_are_created_once_and_listed_by_scope() {
     assert_eq!(store.users(Some(&code("610304001")), 10, 0).await.unwrap().total, 0);
 }
 
-#[tokio::test]
-async fn grants_are_replaced_and_the_change_is_recorded() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = staffed(&dir).await;
+async fn grants_are_replaced_and_the_change_is_recorded(db: TestDb) {
+    let store = staffed(&db).await;
     let li = store.user_by_name("grid.li").await.unwrap().unwrap();
     let wang = Actor { user_id: Some(1), username: "street.wang".into(), ip: Some("10.0.0.1".into()) };
     let new = vec![grant(Role::GridWorker, "610304003001002"), grant(Role::GridWorker, "610304003001001")];
@@ -95,10 +91,8 @@ fn session(id: &str, user_id: i64, expires_in: SignedDuration) -> SessionRecord 
     }
 }
 
-#[tokio::test]
-async fn sessions_expire_and_a_new_password_ends_them() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = staffed(&dir).await;
+async fn sessions_expire_and_a_new_password_ends_them(db: TestDb) {
+    let store = staffed(&db).await;
     let li = store.user_by_name("grid.li").await.unwrap().unwrap();
     let wang = store.user_by_name("street.wang").await.unwrap().unwrap();
     store.create_session(&session("live", li.id, SignedDuration::from_hours(8))).await.unwrap();
@@ -132,10 +126,8 @@ async fn sessions_expire_and_a_new_password_ends_them() {
     assert_eq!(actions, ["enable_user", "disable_user", "change_password", "create_user"]);
 }
 
-#[tokio::test]
-async fn wrong_passwords_are_counted_and_a_good_one_resets_the_count() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = staffed(&dir).await;
+async fn wrong_passwords_are_counted_and_a_good_one_resets_the_count(db: TestDb) {
+    let store = staffed(&db).await;
     let li = store.user_by_name("grid.li").await.unwrap().unwrap();
     let from = Actor { user_id: None, username: "grid.li".into(), ip: Some("192.0.2.9".into()) };
     store.record_sign_in(li.id, false, None, &from).await.unwrap();
@@ -159,10 +151,8 @@ async fn wrong_passwords_are_counted_and_a_good_one_resets_the_count() {
     assert!(matches!(store.record_sign_in(999, true, None, &from).await, Err(StoreError::NotFound(_))));
 }
 
-#[tokio::test]
-async fn tokens_are_created_listed_and_revoked_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = staffed(&dir).await;
+async fn tokens_are_created_listed_and_revoked_once(db: TestDb) {
+    let store = staffed(&db).await;
     let li = store.user_by_name("grid.li").await.unwrap().unwrap();
     let wang = store.user_by_name("street.wang").await.unwrap().unwrap();
     let hash = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
@@ -198,3 +188,11 @@ async fn tokens_are_created_listed_and_revoked_once() {
         assert!(!e.detail.to_string().contains(hash), "no token hash in the log");
     }
 }
+
+on_each_backend!(
+    users_are_created_once_and_listed_by_scope,
+    grants_are_replaced_and_the_change_is_recorded,
+    sessions_expire_and_a_new_password_ends_them,
+    wrong_passwords_are_counted_and_a_good_one_resets_the_count,
+    tokens_are_created_listed_and_revoked_once,
+);

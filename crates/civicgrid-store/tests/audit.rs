@@ -7,15 +7,10 @@ mod common;
 
 use civicgrid_domain::{FacilityCategory, Grant, Role};
 use civicgrid_store::{Actor, AuditQuery, ChainCheck, NewAudit, NewFacility, NewUser, Store};
-use common::{code, loaded, rect, tester};
+use common::{TestDb, code, rect, tester};
 use jiff::Timestamp;
 use jiff::civil::date;
 use std::sync::Arc;
-
-async fn raw(dir: &tempfile::TempDir) -> sqlx::SqlitePool {
-    let opts = sqlx::sqlite::SqliteConnectOptions::new().filename(dir.path().join("c.db"));
-    sqlx::SqlitePool::connect_with(opts).await.unwrap()
-}
 
 fn all() -> AuditQuery {
     AuditQuery { limit: 1000, ..Default::default() }
@@ -23,8 +18,8 @@ fn all() -> AuditQuery {
 
 /// A store on which every kind of audited write has been done once; returns
 /// the actions in the order they were done.
-async fn busy(dir: &tempfile::TempDir) -> (Arc<dyn Store>, Vec<&'static str>) {
-    let store = loaded(dir).await;
+async fn busy(db: &TestDb) -> (Arc<dyn Store>, Vec<&'static str>) {
+    let store = db.loaded().await;
     let by = tester();
     let new = NewFacility {
         category: FacilityCategory::Pharmacy,
@@ -84,10 +79,8 @@ async fn busy(dir: &tempfile::TempDir) -> (Arc<dyn Store>, Vec<&'static str>) {
     (store, actions)
 }
 
-#[tokio::test]
-async fn every_write_leaves_one_entry_and_the_chain_holds() {
-    let dir = tempfile::tempdir().unwrap();
-    let (store, actions) = busy(&dir).await;
+async fn every_write_leaves_one_entry_and_the_chain_holds(db: TestDb) {
+    let (store, actions) = busy(&db).await;
     let log = store.audit_log(&all()).await.unwrap();
     let mut seen: Vec<&str> = log.items.iter().map(|e| e.action.as_str()).collect();
     seen.reverse();
@@ -104,49 +97,41 @@ async fn every_write_leaves_one_entry_and_the_chain_holds() {
     assert_eq!(store.verify_audit().await.unwrap(), ChainCheck::Intact { entries: actions.len() as i64 });
     // The chain survives reopening: nothing in it depends on the process.
     drop(store);
-    let store = common::open_store(&dir).await;
+    let store = db.open().await;
     assert_eq!(store.verify_audit().await.unwrap(), ChainCheck::Intact { entries: actions.len() as i64 });
 }
 
-#[tokio::test]
-async fn an_empty_log_is_intact() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = common::open_store(&dir).await;
+async fn an_empty_log_is_intact(db: TestDb) {
+    let store = db.open().await;
     assert_eq!(store.verify_audit().await.unwrap(), ChainCheck::Intact { entries: 0 });
 }
 
-#[tokio::test]
-async fn a_failed_write_leaves_no_entry() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = loaded(&dir).await;
+async fn a_failed_write_leaves_no_entry(db: TestDb) {
+    let store = db.loaded().await;
     let stale =
         store.redraw_unit(&code("610304003001001"), &rect(0.0, 0.0, 1.0, 1.0), date(2020, 1, 1), &tester()).await;
     assert!(stale.is_err());
     assert_eq!(store.audit_log(&all()).await.unwrap().total, 1, "the import only");
 }
 
-#[tokio::test]
-async fn the_database_refuses_to_change_or_delete_an_entry() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_store, _) = busy(&dir).await;
-    let pool = raw(&dir).await;
-    let e = sqlx::query("UPDATE audit_log SET target = 'x' WHERE seq = 2").execute(&pool).await.unwrap_err();
-    assert!(e.to_string().contains("the audit log is append-only"), "{e}");
-    let e = sqlx::query("DELETE FROM audit_log WHERE seq = 2").execute(&pool).await.unwrap_err();
-    assert!(e.to_string().contains("the audit log is append-only"), "{e}");
-    let target: String =
-        sqlx::query_scalar("SELECT target FROM audit_log WHERE seq = 2").fetch_one(&pool).await.unwrap();
-    assert_ne!(target, "x");
+async fn the_database_refuses_to_change_or_delete_an_entry(db: TestDb) {
+    let (_store, _) = busy(&db).await;
+    let e = db.execute("UPDATE audit_log SET target = 'x' WHERE seq = 2").await.unwrap_err();
+    assert!(e.contains("the audit log is append-only"), "{e}");
+    let e = db.execute("DELETE FROM audit_log WHERE seq = 2").await.unwrap_err();
+    assert!(e.contains("the audit log is append-only"), "{e}");
+    if db.is_postgres() {
+        let e = db.execute("TRUNCATE audit_log").await.unwrap_err();
+        assert!(e.contains("the audit log is append-only"), "{e}");
+    }
+    assert_ne!(db.text("SELECT target FROM audit_log WHERE seq = 2").await, "x");
 }
 
-#[tokio::test]
-async fn a_changed_entry_is_found_at_its_seq() {
-    let dir = tempfile::tempdir().unwrap();
-    let (store, _) = busy(&dir).await;
-    let pool = raw(&dir).await;
-    // Whoever has the file can drop the trigger; the hash chain still tells.
-    sqlx::query("DROP TRIGGER audit_log_no_update").execute(&pool).await.unwrap();
-    sqlx::query("UPDATE audit_log SET target = 'resident:2' WHERE seq = 14").execute(&pool).await.unwrap();
+async fn a_changed_entry_is_found_at_its_seq(db: TestDb) {
+    let (store, _) = busy(&db).await;
+    // Whoever has the database can drop the triggers; the hash chain still tells.
+    db.allow_tampering().await;
+    db.execute("UPDATE audit_log SET target = 'resident:2' WHERE seq = 14").await.unwrap();
     match store.verify_audit().await.unwrap() {
         ChainCheck::Broken { seq, reason } => {
             assert_eq!(seq, 14);
@@ -156,35 +141,25 @@ async fn a_changed_entry_is_found_at_its_seq() {
     }
 }
 
-#[tokio::test]
-async fn a_rehashed_entry_breaks_the_next_link() {
-    let dir = tempfile::tempdir().unwrap();
-    let (store, _) = busy(&dir).await;
-    let pool = raw(&dir).await;
-    sqlx::query("DROP TRIGGER audit_log_no_update").execute(&pool).await.unwrap();
+async fn a_rehashed_entry_breaks_the_next_link(db: TestDb) {
+    let (store, _) = busy(&db).await;
+    db.allow_tampering().await;
     // A forger who also replaces the entry's hash leaves the next entry pointing at the old one.
-    sqlx::query("UPDATE audit_log SET hash = (SELECT hash FROM audit_log WHERE seq = 3) WHERE seq = 5")
-        .execute(&pool)
-        .await
-        .unwrap();
+    db.execute("UPDATE audit_log SET hash = (SELECT hash FROM audit_log WHERE seq = 3) WHERE seq = 5").await.unwrap();
     let check = store.verify_audit().await.unwrap();
     assert!(matches!(check, ChainCheck::Broken { seq: 5, .. }), "{check:?}");
-    sqlx::query("UPDATE audit_log SET hash = (SELECT prev_hash FROM audit_log WHERE seq = 6) WHERE seq = 5")
-        .execute(&pool)
+    db.execute("UPDATE audit_log SET hash = (SELECT prev_hash FROM audit_log WHERE seq = 6) WHERE seq = 5")
         .await
         .unwrap();
-    sqlx::query("UPDATE audit_log SET detail = '{}' WHERE seq = 5").execute(&pool).await.unwrap();
+    db.execute("UPDATE audit_log SET detail = '{}' WHERE seq = 5").await.unwrap();
     let check = store.verify_audit().await.unwrap();
     assert!(matches!(check, ChainCheck::Broken { seq: 5, .. }), "{check:?}");
 }
 
-#[tokio::test]
-async fn a_deleted_entry_is_found() {
-    let dir = tempfile::tempdir().unwrap();
-    let (store, _) = busy(&dir).await;
-    let pool = raw(&dir).await;
-    sqlx::query("DROP TRIGGER audit_log_no_delete").execute(&pool).await.unwrap();
-    sqlx::query("DELETE FROM audit_log WHERE seq = 7").execute(&pool).await.unwrap();
+async fn a_deleted_entry_is_found(db: TestDb) {
+    let (store, _) = busy(&db).await;
+    db.allow_tampering().await;
+    db.execute("DELETE FROM audit_log WHERE seq = 7").await.unwrap();
     match store.verify_audit().await.unwrap() {
         ChainCheck::Broken { seq, reason } => {
             assert_eq!(seq, 8);
@@ -192,15 +167,13 @@ async fn a_deleted_entry_is_found() {
         }
         intact => panic!("a deletion went unnoticed: {intact:?}"),
     }
-    sqlx::query("DELETE FROM audit_log WHERE seq = 1").execute(&pool).await.unwrap();
+    db.execute("DELETE FROM audit_log WHERE seq = 1").await.unwrap();
     let check = store.verify_audit().await.unwrap();
     assert!(matches!(check, ChainCheck::Broken { seq: 2, .. }), "{check:?}");
 }
 
-#[tokio::test]
-async fn the_log_is_read_filtered_newest_first() {
-    let dir = tempfile::tempdir().unwrap();
-    let (store, actions) = busy(&dir).await;
+async fn the_log_is_read_filtered_newest_first(db: TestDb) {
+    let (store, actions) = busy(&db).await;
     let n = actions.len() as i64;
     let page = store.audit_log(&AuditQuery { limit: 3, offset: 2, ..Default::default() }).await.unwrap();
     assert_eq!(page.total, n);
@@ -235,3 +208,14 @@ async fn the_log_is_read_filtered_newest_first() {
     let future = Timestamp::now().checked_add(jiff::SignedDuration::from_hours(1)).unwrap();
     assert_eq!(store.audit_log(&AuditQuery { since: Some(future), ..all() }).await.unwrap().total, 0);
 }
+
+on_each_backend!(
+    every_write_leaves_one_entry_and_the_chain_holds,
+    an_empty_log_is_intact,
+    a_failed_write_leaves_no_entry,
+    the_database_refuses_to_change_or_delete_an_entry,
+    a_changed_entry_is_found_at_its_seq,
+    a_rehashed_entry_breaks_the_next_link,
+    a_deleted_entry_is_found,
+    the_log_is_read_filtered_newest_first,
+);

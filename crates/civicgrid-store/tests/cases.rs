@@ -6,7 +6,7 @@
 mod common;
 
 use civicgrid_store::{AuditQuery, CaseEventRecord, CaseQuery, CaseSummary, NewCase, StoreError};
-use common::{code, loaded, tester};
+use common::{TestDb, code, tester};
 use jiff::{SignedDuration, Timestamp};
 use serde_json::json;
 
@@ -55,10 +55,8 @@ fn new_case(title: &str, lat: f64) -> NewCase {
     }
 }
 
-#[tokio::test]
-async fn a_case_is_filed_once_and_its_history_only_grows() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = loaded(&dir).await;
+async fn a_case_is_filed_once_and_its_history_only_grows(db: TestDb) {
+    let store = db.loaded().await;
     let t0: Timestamp = "2026-03-02T01:00:00Z".parse().unwrap();
     let deadline = t0 + SignedDuration::from_hours(4);
     let first = event(1, "report", t0);
@@ -110,10 +108,8 @@ async fn a_case_is_filed_once_and_its_history_only_grows() {
     assert!(matches!(store.verify_audit().await.unwrap(), civicgrid_store::ChainCheck::Intact { .. }));
 }
 
-#[tokio::test]
-async fn the_clock_escalates_each_deadline_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = loaded(&dir).await;
+async fn the_clock_escalates_each_deadline_once(db: TestDb) {
+    let store = db.loaded().await;
     let t0: Timestamp = "2026-03-02T01:00:00Z".parse().unwrap();
     let deadline = t0 + SignedDuration::from_hours(2);
     let case = store
@@ -154,10 +150,8 @@ async fn the_clock_escalates_each_deadline_once() {
     assert_eq!(c.events, 3);
 }
 
-#[tokio::test]
-async fn inboxes_filter_by_unit_state_overdue_and_distance() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = loaded(&dir).await;
+async fn inboxes_filter_by_unit_state_overdue_and_distance(db: TestDb) {
+    let store = db.loaded().await;
     let t0: Timestamp = "2026-03-02T01:00:00Z".parse().unwrap();
     for (i, (state, lat)) in [("filed", 34.005), ("dispatched", 34.0051), ("closed", 34.0052)].iter().enumerate() {
         let mut s = summary(state, Some(t0 + SignedDuration::from_hours(i as i64)));
@@ -188,3 +182,70 @@ async fn inboxes_filter_by_unit_state_overdue_and_distance() {
         .unwrap();
     assert_eq!(near.items.len(), 2, "within 15 m and still open: 案0 and 案1, not the closed 案2");
 }
+
+/// Two nodes on one database act at the same moment: filings get numbers of
+/// their own, a retried filing reaches one case, of two steps on the same
+/// version one lands and the other is told to reload, and the audit chain
+/// holds through writes racing for its head.
+async fn two_nodes_acting_at_once_never_write_over_each_other(db: TestDb) {
+    let a = db.loaded().await;
+    let b = db.open().await;
+    let by = tester();
+    let t0: Timestamp = "2026-03-02T01:00:00Z".parse().unwrap();
+    let first = event(1, "report", t0);
+    let reported = summary("reported", None);
+    let (manhole, light) = (new_case("井盖缺失", 34.005), new_case("路灯不亮", 34.006));
+    let (x, y) = tokio::join!(
+        a.file_case(&manhole, &first, &reported, None, &by),
+        b.file_case(&light, &first, &reported, None, &by),
+    );
+    let (x, y) = (x.unwrap().item, y.unwrap().item);
+    let mut numbers = [x.number.as_str(), y.number.as_str()];
+    numbers.sort();
+    assert_eq!(numbers, ["610304-20260302-000001", "610304-20260302-000002"]);
+
+    let stall = new_case("占道经营", 34.007);
+    let (r, s) = tokio::join!(
+        a.file_case(&stall, &first, &reported, Some("retry"), &by),
+        b.file_case(&stall, &first, &reported, Some("retry"), &by),
+    );
+    let (r, s) = (r.unwrap(), s.unwrap());
+    assert_eq!(r.item.id, s.item.id, "a request sent to both nodes is one case");
+    assert!(r.created != s.created, "created once");
+
+    let (file, void) = (event(2, "file", t0), event(2, "void", t0));
+    let (filed, voided) = (summary("filed", None), summary("voided", None));
+    let (p, q) = tokio::join!(
+        a.append_case_event(x.id, &file, &filed, None, &by),
+        b.append_case_event(x.id, &void, &voided, None, &by),
+    );
+    let landed: Vec<&str> =
+        [(&p, "filed"), (&q, "voided")].iter().filter(|(r, _)| r.is_ok()).map(|(_, s)| *s).collect();
+    assert_eq!(landed.len(), 1, "one step lands: {p:?} {q:?}");
+    for r in [&p, &q] {
+        if let Err(e) = r {
+            assert!(matches!(e, StoreError::Conflict(m) if m.contains("changed meanwhile")), "{e:?}");
+        }
+    }
+    let case = b.case(x.id).await.unwrap().unwrap();
+    assert_eq!((case.events, case.summary.state.as_str()), (2, landed[0]));
+    assert_eq!(a.case_events(x.id).await.unwrap().len(), 2);
+
+    let mut writes = tokio::task::JoinSet::new();
+    for i in 0..8 {
+        let node = if i % 2 == 0 { a.clone() } else { b.clone() };
+        writes.spawn(async move { node.set_setting(&format!("k{i}"), "v", &tester()).await });
+    }
+    while let Some(done) = writes.join_next().await {
+        done.unwrap().unwrap();
+    }
+    // The import, three filings, one step and eight settings.
+    assert_eq!(a.verify_audit().await.unwrap(), civicgrid_store::ChainCheck::Intact { entries: 13 });
+}
+
+on_each_backend!(
+    a_case_is_filed_once_and_its_history_only_grows,
+    the_clock_escalates_each_deadline_once,
+    inboxes_filter_by_unit_state_overdue_and_distance,
+    two_nodes_acting_at_once_never_write_over_each_other,
+);

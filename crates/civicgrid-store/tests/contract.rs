@@ -1,18 +1,16 @@
 //! The storage contract: one story of a small district told against the store.
-//! Every backend must pass it; `open_store` is the only backend-specific part.
+//! Every backend must pass it: each test runs once per backend (`common`).
 #![allow(clippy::unwrap_used, reason = "tests fail loudly on the first surprise")]
 
 mod common;
 
 use civicgrid_domain::*;
 use civicgrid_store::{KeyRing, ListQuery, NewFacility, StoreError};
-use common::{code, loaded, open_store, rect, small_district, tester};
+use common::{TestDb, code, rect, small_district, tester};
 use jiff::civil::date;
 
-#[tokio::test]
-async fn a_district_is_counted_at_every_level() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = loaded(&dir).await;
+async fn a_district_is_counted_at_every_level(db: TestDb) {
+    let store = db.loaded().await;
     assert!(!store.is_empty().await.unwrap());
     let all = store.stats(None).await.unwrap();
     assert_eq!((all.streets, all.communities, all.grids), (1, 2, 4));
@@ -37,10 +35,8 @@ async fn a_district_is_counted_at_every_level() {
     assert!(matches!(store.stats_by(Some(&code("610304003001001")), Level::Grid).await, Err(StoreError::Invalid(_))));
 }
 
-#[tokio::test]
-async fn units_are_found_by_code_and_level() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = loaded(&dir).await;
+async fn units_are_found_by_code_and_level(db: TestDb) {
+    let store = db.loaded().await;
     let jia = store.unit(&code("610304003001")).await.unwrap().unwrap();
     assert_eq!(jia.name, "甲社区");
     assert_eq!(jia.boundary.as_ref().unwrap().len(), 5);
@@ -50,10 +46,8 @@ async fn units_are_found_by_code_and_level() {
     assert_eq!(store.units(Level::Grid, None).await.unwrap().len(), 4);
 }
 
-#[tokio::test]
-async fn a_redrawn_grid_keeps_its_history_and_its_places_follow() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = loaded(&dir).await;
+async fn a_redrawn_grid_keeps_its_history_and_its_places_follow(db: TestDb) {
+    let store = db.loaded().await;
     let g1 = code("610304003001001");
     let g2 = code("610304003001002");
     // Grid 1 grows east to 107.012 and grid 2 shrinks: the building at 107.008 stays,
@@ -82,10 +76,8 @@ async fn a_redrawn_grid_keeps_its_history_and_its_places_follow() {
     assert!(matches!(missing, Err(StoreError::NotFound(_))));
 }
 
-#[tokio::test]
-async fn lists_page_and_filter_within_a_unit() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = loaded(&dir).await;
+async fn lists_page_and_filter_within_a_unit(db: TestDb) {
+    let store = db.loaded().await;
     let district = ListQuery { within: None, limit: 2, offset: 0 };
     let cams = store.cameras(&district, None).await.unwrap();
     assert_eq!((cams.total, cams.items.len()), (3, 2));
@@ -117,10 +109,8 @@ async fn lists_page_and_filter_within_a_unit() {
     assert_eq!(riders.items[0].name, "王骑手");
 }
 
-#[tokio::test]
-async fn added_facilities_get_fresh_codes_and_survive_reopening() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = loaded(&dir).await;
+async fn added_facilities_get_fresh_codes_and_survive_reopening(db: TestDb) {
+    let store = db.loaded().await;
     let new = NewFacility {
         category: FacilityCategory::Pharmacy,
         name: "便民药房".into(),
@@ -138,7 +128,7 @@ async fn added_facilities_get_fresh_codes_and_survive_reopening() {
     assert!(matches!(not_grid, Err(StoreError::Invalid(_))));
     store.set_setting("demo_seed", "7", &tester()).await.unwrap();
     drop(store);
-    let again = open_store(&dir).await;
+    let again = db.open().await;
     let pharmacies =
         again.facilities(&ListQuery::within(&code("610304")), Some(FacilityCategory::Pharmacy)).await.unwrap();
     assert_eq!(pharmacies.total, 2);
@@ -146,10 +136,8 @@ async fn added_facilities_get_fresh_codes_and_survive_reopening() {
     assert_eq!(again.setting("absent").await.unwrap(), None);
 }
 
-#[tokio::test]
-async fn a_retried_write_with_the_same_key_writes_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = loaded(&dir).await;
+async fn a_retried_write_with_the_same_key_writes_once(db: TestDb) {
+    let store = db.loaded().await;
     let new = NewFacility {
         category: FacilityCategory::Clinic,
         name: "卫生室".into(),
@@ -170,10 +158,8 @@ async fn a_retried_write_with_the_same_key_writes_once() {
     assert_eq!(clinics.total, 3, "the demo's clinic and two new ones");
 }
 
-#[tokio::test]
-async fn an_import_is_all_or_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open_store(&dir).await;
+async fn an_import_is_all_or_nothing(db: TestDb) {
+    let store = db.open().await;
     let mut bad = small_district();
     // A duplicate household breaks a UNIQUE constraint late in the import.
     bad.households.push(Household { id: 3, building_id: 1, entrance: 1, room: 101 });
@@ -199,3 +185,13 @@ async fn unsupported_urls_are_refused() {
     let e = civicgrid_store::open("mysql://localhost/x", KeyRing::ephemeral()).await.unwrap_err();
     assert!(matches!(e, StoreError::UnsupportedUrl(_)));
 }
+
+on_each_backend!(
+    a_district_is_counted_at_every_level,
+    units_are_found_by_code_and_level,
+    a_redrawn_grid_keeps_its_history_and_its_places_follow,
+    lists_page_and_filter_within_a_unit,
+    added_facilities_get_fresh_codes_and_survive_reopening,
+    a_retried_write_with_the_same_key_writes_once,
+    an_import_is_all_or_nothing,
+);

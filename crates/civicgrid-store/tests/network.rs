@@ -7,7 +7,7 @@ use civicgrid_domain::{FacilityCategory, StreetEdge};
 use civicgrid_store::{
     AuditQuery, ExternalFacility, ListQuery, NetworkImport, NetworkImported, NetworkNode, StoreError,
 };
-use common::{code, loaded, tester};
+use common::{TestDb, code, tester};
 
 fn osm_facility(id: &str, category: FacilityCategory, name: &str, grid: &str, lon: f64) -> ExternalFacility {
     ExternalFacility {
@@ -47,10 +47,8 @@ async fn facilities(store: &dyn civicgrid_store::Store) -> Vec<(String, String, 
     page.items.into_iter().map(|f| (f.code, f.category.to_string(), f.name, f.grid)).collect()
 }
 
-#[tokio::test]
-async fn an_import_replaces_the_network_and_adds_facilities_beside_the_registered_ones() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = loaded(&dir).await;
+async fn an_import_replaces_the_network_and_adds_facilities_beside_the_registered_ones(db: TestDb) {
+    let store = db.loaded().await;
     let before = facilities(store.as_ref()).await;
     assert_eq!(before.len(), 2, "the district registered a clinic and a service station");
 
@@ -96,10 +94,8 @@ async fn an_import_replaces_the_network_and_adds_facilities_beside_the_registere
     assert_eq!(log.items[0].detail["street_edges"], 2);
 }
 
-#[tokio::test]
-async fn a_broken_import_is_refused_and_changes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = loaded(&dir).await;
+async fn a_broken_import_is_refused_and_changes_nothing(db: TestDb) {
+    let store = db.loaded().await;
     let net = store.street_network().await.unwrap();
     let cases: Vec<(NetworkImport, &str)> = vec![
         {
@@ -148,3 +144,8 @@ async fn a_broken_import_is_refused_and_changes_nothing() {
     assert_eq!(left.iter().map(|f| f.0.as_str()).collect::<Vec<_>>(), ["FAC00000001", "FAC00000002"]);
     assert_eq!(left[0].2, "设施0", "the registered clinic is untouched");
 }
+
+on_each_backend!(
+    an_import_replaces_the_network_and_adds_facilities_beside_the_registered_ones,
+    a_broken_import_is_refused_and_changes_nothing,
+);

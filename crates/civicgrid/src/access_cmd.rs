@@ -232,7 +232,7 @@ fn write_csv(access: &Accessibility, out: &Path) -> anyhow::Result<()> {
         write!(line, "{v}")?;
         // pandana writes counts as floats ("78.000"); the same text keeps the files diffable.
         for column in &counts {
-            write!(line, ",{:.3}", f64::from(column[v]))?;
+            write!(line, ",{}.000", column[v])?;
         }
         for column in &nearest {
             let m = if column[v].is_finite() { column[v] } else { largest };

@@ -106,3 +106,35 @@ fn replace_line(dir: &Path, name: &str, line: usize, text: &str) {
     lines[line - 1] = text.to_owned();
     std::fs::write(&path, lines.join("\n") + "\n").unwrap();
 }
+
+#[test]
+fn the_demo_district_exported_as_a_folder_gives_counts_at_5_10_and_15_minutes() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("demo");
+    let export =
+        Command::new(env!("CARGO_BIN_EXE_civicgrid")).arg("access").arg("--export-demo").arg(&folder).output().unwrap();
+    assert!(export.status.success(), "{}", String::from_utf8_lossy(&export.stderr));
+
+    let out = dir.path().join("access.csv");
+    let run = Command::new(env!("CARGO_BIN_EXE_civicgrid"))
+        .args(["access", "--radius", "400,800,1200", "--threads", "1", "--graph"])
+        .arg(&folder)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let (header, rows) = read(&out);
+    assert!(header.contains(&"count_clinic_400".to_owned()) && header.contains(&"count_clinic_1200".to_owned()));
+    assert!(header.contains(&"nearest_clinic".to_owned()));
+    let nodes = std::fs::read_to_string(folder.join("nodes.csv")).unwrap().lines().count() - 1;
+    assert_eq!(rows.len(), nodes);
+    // A wider circle holds at least what a narrower one does, and a clinic
+    // nearer than 400 m is counted at 400 m.
+    for row in rows.values() {
+        assert!(
+            row["count_clinic_400"] <= row["count_clinic_800"] && row["count_clinic_800"] <= row["count_clinic_1200"]
+        );
+        assert_eq!(row["nearest_clinic"] <= 400.0, row["count_clinic_400"] >= 1.0, "{row:?}");
+    }
+}

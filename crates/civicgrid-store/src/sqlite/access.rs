@@ -1,13 +1,13 @@
 //! Users with their grants, sign-in counters, sessions and API tokens in
 //! SQLite. Every change to a user or a token is audited in its transaction.
 
-use super::audit::{append, now_text, opt_ts, parse_ts, ts_text};
-use super::{SqliteStore, parse_code, parse_enum};
+use super::SqliteStore;
+use super::audit::append;
+use crate::stored::{Columns, grant_from_row, holder_from_row, now_text, token_from_row, ts_text, user_from_row};
 use crate::{Actor, NewAudit, NewUser, Page, Result, SessionRecord, StoreError, TokenRecord, UserRecord};
 use civicgrid_domain::{Grant, UnitCode};
 use jiff::Timestamp;
 use serde_json::json;
-use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
 fn audit(by: &Actor, action: &str, target: &str, detail: serde_json::Value) -> NewAudit {
@@ -18,41 +18,12 @@ fn grants_json(grants: &[Grant]) -> serde_json::Value {
     json!(grants.iter().map(|g| json!({"role": g.role.as_str(), "scope": g.scope.as_str()})).collect::<Vec<_>>())
 }
 
-fn user_from_row(r: &SqliteRow, grants: Vec<Grant>) -> Result<UserRecord> {
-    let failed: i64 = r.try_get("failed_logins")?;
-    Ok(UserRecord {
-        id: r.try_get("id")?,
-        username: r.try_get("username")?,
-        display_name: r.try_get("display_name")?,
-        password_hash: r.try_get("password_hash")?,
-        grants,
-        failed_logins: u32::try_from(failed).unwrap_or(u32::MAX),
-        locked_until: opt_ts(r, "locked_until")?,
-        disabled: r.try_get("disabled")?,
-        created_at: parse_ts(r.try_get("created_at")?)?,
-    })
-}
-
-fn token_from_row(r: &SqliteRow) -> Result<TokenRecord> {
-    Ok(TokenRecord {
-        id: r.try_get("id")?,
-        user_id: r.try_get("user_id")?,
-        name: r.try_get("name")?,
-        created_at: parse_ts(r.try_get("created_at")?)?,
-        expires_at: opt_ts(r, "expires_at")?,
-        last_used_at: opt_ts(r, "last_used_at")?,
-        revoked_at: opt_ts(r, "revoked_at")?,
-    })
-}
-
 async fn grants_of(conn: &mut SqliteConnection, user_id: i64) -> Result<Vec<Grant>> {
     let rows = sqlx::query("SELECT role, scope_code FROM user_grants WHERE user_id = ? ORDER BY scope_code, role")
         .bind(user_id)
         .fetch_all(&mut *conn)
         .await?;
-    rows.iter()
-        .map(|r| Ok(Grant { role: parse_enum(r.try_get("role")?)?, scope: parse_code(r.try_get("scope_code")?)? }))
-        .collect()
+    rows.iter().map(grant_from_row).collect()
 }
 
 async fn insert_grants(conn: &mut SqliteConnection, user_id: i64, grants: &[Grant]) -> Result<()> {
@@ -71,22 +42,6 @@ async fn insert_grants(conn: &mut SqliteConnection, user_id: i64, grants: &[Gran
 /// of who holds a token or a session.
 const HOLDER: &str = "u.*, (SELECT group_concat(g.role || ':' || g.scope_code, ',') FROM user_grants g \
                       WHERE g.user_id = u.id) AS grant_list";
-
-fn holder_from_row(r: &SqliteRow) -> Result<UserRecord> {
-    let list: Option<String> = r.try_get("grant_list")?;
-    let mut grants = list
-        .as_deref()
-        .unwrap_or("")
-        .split(',')
-        .filter(|g| !g.is_empty())
-        .map(|g| {
-            let (role, scope) = g.split_once(':').ok_or_else(|| StoreError::Corrupt(format!("grant {g:?}")))?;
-            Ok(Grant { role: parse_enum(role)?, scope: parse_code(scope)? })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    grants.sort_by(|a, b| (a.scope.as_str(), a.role).cmp(&(b.scope.as_str(), b.role)));
-    user_from_row(r, grants)
-}
 
 async fn load_user(conn: &mut SqliteConnection, id: i64) -> Result<Option<UserRecord>> {
     let Some(row) = sqlx::query("SELECT * FROM users WHERE id = ?").bind(id).fetch_optional(&mut *conn).await? else {
@@ -295,7 +250,7 @@ impl SqliteStore {
                 id_hash: r.try_get("id_hash")?,
                 user_id: r.try_get("user_id")?,
                 csrf_token: r.try_get("csrf_token")?,
-                expires_at: parse_ts(r.try_get("expires_at")?)?,
+                expires_at: r.ts("expires_at")?,
             })
         })
         .transpose()
@@ -317,7 +272,7 @@ impl SqliteStore {
                 id_hash: r.try_get("id_hash")?,
                 user_id: user.id,
                 csrf_token: r.try_get("csrf_token")?,
-                expires_at: parse_ts(r.try_get("s_expires_at")?)?,
+                expires_at: r.ts("s_expires_at")?,
             };
             Ok((session, user))
         })
@@ -336,15 +291,7 @@ impl SqliteStore {
         .await?;
         row.map(|r| {
             let user = holder_from_row(&r)?;
-            let token = TokenRecord {
-                id: r.try_get("t_id")?,
-                user_id: user.id,
-                name: r.try_get("t_name")?,
-                created_at: parse_ts(r.try_get("t_created_at")?)?,
-                expires_at: opt_ts(&r, "t_expires_at")?,
-                last_used_at: opt_ts(&r, "t_last_used_at")?,
-                revoked_at: opt_ts(&r, "t_revoked_at")?,
-            };
+            let token = token_from_row(&r, "t_", Some(user.id))?;
             Ok((token, user))
         })
         .transpose()
@@ -375,7 +322,7 @@ impl SqliteStore {
         .bind(expires_at.map(ts_text))
         .fetch_one(&mut *tx)
         .await?;
-        let token = token_from_row(&row)?;
+        let token = token_from_row(&row, "", None)?;
         // Never the secret nor its hash: the log is read by more people than the token's owner.
         let detail =
             json!({"user_id": user_id, "token_id": token.id, "name": name, "expires_at": expires_at.map(ts_text)});
@@ -389,7 +336,7 @@ impl SqliteStore {
             .bind(token_hash)
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref().map(token_from_row).transpose()
+        row.as_ref().map(|r| token_from_row(r, "", None)).transpose()
     }
 
     pub(super) async fn tokens_of(&self, user_id: i64) -> Result<Vec<TokenRecord>> {
@@ -397,7 +344,7 @@ impl SqliteStore {
             .bind(user_id)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(token_from_row).collect()
+        rows.iter().map(|r| token_from_row(r, "", None)).collect()
     }
 
     pub(super) async fn revoke(&self, user_id: i64, token_id: i64, by: &Actor) -> Result<bool> {

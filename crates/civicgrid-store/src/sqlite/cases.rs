@@ -2,67 +2,13 @@
 //! in the same transaction, one escalation per deadline, and idempotent filing.
 
 use super::SqliteStore;
-use super::audit::{append, now_text, opt_ts, parse_ts, ts_text};
+use super::audit::append;
 use crate::cases::*;
+use crate::schema::{case_number_prefix, keep_near, push_case_filters, push_case_page};
+use crate::stored::{case_from_row, event_from_row, now_text, ts_text};
 use crate::view::{Added, Page};
 use crate::{Actor, NewAudit, Result, StoreError};
-use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
-
-/// Metres per degree of latitude, for the bounding box around a point.
-const M_PER_DEG: f64 = 111_320.0;
-
-fn case_from_row(r: &SqliteRow) -> Result<CaseRecord> {
-    let supervision: i64 = r.try_get("supervision")?;
-    let category: String = r.try_get("category")?;
-    Ok(CaseRecord {
-        id: r.try_get("id")?,
-        number: r.try_get("number")?,
-        source: r.try_get("source")?,
-        category: category.clone(),
-        title: r.try_get("title")?,
-        description: r.try_get("description")?,
-        lat: r.try_get("lat")?,
-        lon: r.try_get("lon")?,
-        grid: r.try_get("grid_code")?,
-        reporter_id: r.try_get("reporter_id")?,
-        summary: CaseSummary {
-            state: r.try_get("state")?,
-            category: Some(category).filter(|c| !c.is_empty()),
-            handler_unit: r.try_get("handler_unit")?,
-            step_deadline: opt_ts(r, "step_deadline")?,
-            escalate_at: opt_ts(r, "escalate_at")?,
-            escalation: r.try_get("escalation")?,
-            supervision: supervision != 0,
-            duplicate_of: r.try_get("duplicate_of")?,
-            merged_into: r.try_get("merged_into")?,
-            closed_at: opt_ts(r, "closed_at")?,
-        },
-        events: r.try_get("events")?,
-        created_at: parse_ts(r.try_get("created_at")?)?,
-        updated_at: parse_ts(r.try_get("updated_at")?)?,
-    })
-}
-
-fn event_from_row(r: &SqliteRow) -> Result<CaseEventRecord> {
-    let data: String = r.try_get("data")?;
-    let photos: String = r.try_get("photos")?;
-    let corrupt = |e: serde_json::Error| StoreError::Corrupt(format!("case event: {e}"));
-    Ok(CaseEventRecord {
-        seq: r.try_get("seq")?,
-        at: parse_ts(r.try_get("at")?)?,
-        actor_id: r.try_get("actor_id")?,
-        actor: r.try_get("actor")?,
-        role: r.try_get("role")?,
-        unit: r.try_get("unit")?,
-        kind: r.try_get("kind")?,
-        data: serde_json::from_str(&data).map_err(corrupt)?,
-        note: r.try_get("note")?,
-        photos: serde_json::from_str(&photos).map_err(corrupt)?,
-        lat: r.try_get("lat")?,
-        lon: r.try_get("lon")?,
-    })
-}
 
 async fn insert_event(conn: &mut SqliteConnection, case_id: i64, e: &CaseEventRecord) -> Result<()> {
     for photo in &e.photos {
@@ -145,7 +91,7 @@ impl SqliteStore {
         if first.seq != 1 {
             return Err(StoreError::Invalid("a case's first event has seq 1".into()));
         }
-        let place = super::grid_placement(&new.grid)?;
+        let place = crate::schema::grid_placement(&new.grid)?;
         let fingerprint = new.fingerprint();
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         if let Some(key) = key {
@@ -166,8 +112,7 @@ impl SqliteStore {
             }
         }
         // Numbers run per district and day in China Standard Time.
-        let day = jiff::tz::offset(8).to_datetime(first.at).strftime("%Y%m%d").to_string();
-        let prefix = format!("{}-{day}-", place[0]);
+        let prefix = case_number_prefix(&place[0], first.at);
         let n: i64 = sqlx::query_scalar("SELECT count(*) FROM cases WHERE number LIKE ? || '%'")
             .bind(&prefix)
             .fetch_one(&mut *tx)
@@ -275,73 +220,15 @@ impl SqliteStore {
     }
 
     pub(super) async fn list_cases(&self, q: &CaseQuery) -> Result<Page<CaseRecord>> {
-        let filter = |qb: &mut QueryBuilder<'_, Sqlite>| {
-            if let Some(unit) = &q.within {
-                qb.push(format_args!(" AND {} = ", super::level_col(unit.level())));
-                qb.push_bind(unit.as_str().to_owned());
-            }
-            if !q.states.is_empty() {
-                qb.push(" AND state IN (");
-                let mut sep = qb.separated(", ");
-                for s in &q.states {
-                    sep.push_bind(s.clone());
-                }
-                qb.push(")");
-            }
-            for (col, v) in [("category", &q.category), ("source", &q.source)] {
-                if let Some(v) = v {
-                    qb.push(format_args!(" AND {col} = "));
-                    qb.push_bind(v.clone());
-                }
-            }
-            if let Some(r) = q.reporter_id {
-                qb.push(" AND reporter_id = ");
-                qb.push_bind(r);
-            }
-            if let Some(t) = q.overdue_at {
-                qb.push(" AND step_deadline < ");
-                qb.push_bind(ts_text(t));
-            }
-            for (op, t) in [(">=", q.created_since), ("<", q.created_until)] {
-                if let Some(t) = t {
-                    qb.push(format_args!(" AND created_at {op} "));
-                    qb.push_bind(ts_text(t));
-                }
-            }
-            if q.open_only {
-                qb.push(" AND closed_at IS NULL AND merged_into IS NULL AND state <> 'voided'");
-            }
-            if let Some((lat, lon, m)) = q.near {
-                // A box around the point here; the exact distance after.
-                let dlat = m / M_PER_DEG;
-                let dlon = m / (M_PER_DEG * lat.to_radians().cos().max(0.01));
-                qb.push(" AND lat BETWEEN ");
-                qb.push_bind(lat - dlat);
-                qb.push(" AND ");
-                qb.push_bind(lat + dlat);
-                qb.push(" AND lon BETWEEN ");
-                qb.push_bind(lon - dlon);
-                qb.push(" AND ");
-                qb.push_bind(lon + dlon);
-            }
-        };
         let mut count = QueryBuilder::<Sqlite>::new("SELECT count(*) FROM cases WHERE 1 = 1");
-        filter(&mut count);
+        push_case_filters(&mut count, q);
         let total: i64 = count.build_query_scalar().fetch_one(&self.pool).await?;
         let mut qb = QueryBuilder::<Sqlite>::new("SELECT * FROM cases WHERE 1 = 1");
-        filter(&mut qb);
-        qb.push(" ORDER BY created_at DESC, id DESC LIMIT ");
-        qb.push_bind(i64::from(q.limit.clamp(1, 10_000)));
-        qb.push(" OFFSET ");
-        qb.push_bind(i64::from(q.offset));
+        push_case_filters(&mut qb, q);
+        push_case_page(&mut qb, q);
         let rows = qb.build().fetch_all(&self.pool).await?;
         let mut items = rows.iter().map(case_from_row).collect::<Result<Vec<_>>>()?;
-        if let Some((lat, lon, m)) = q.near {
-            items.retain(|c| match (civicgrid_geo::LatLng::new(lat, lon), civicgrid_geo::LatLng::new(c.lat, c.lon)) {
-                (Ok(a), Ok(b)) => a.haversine_m(b) <= m,
-                _ => false,
-            });
-        }
+        keep_near(&mut items, q);
         Ok(Page { items, total, limit: q.limit, offset: q.offset })
     }
 
@@ -419,7 +306,7 @@ impl SqliteStore {
         let rows = sqlx::query(&format!(
             "SELECT e.* FROM case_events e JOIN cases c ON c.id = e.case_id \
              WHERE c.{} = ? AND c.created_at < ? ORDER BY e.case_id, e.seq",
-            super::level_col(within.level())
+            crate::schema::level_col(within.level())
         ))
         .bind(within.as_str())
         .bind(ts_text(before))

@@ -3,9 +3,11 @@
 //! transaction, like the district import, instead of one transaction per event.
 
 use super::SqliteStore;
-use super::audit::{append, ts_text};
+use super::audit::append;
 use crate::cases::{CaseEventRecord, ImportedCase};
-use crate::{Actor, NewAudit, Progress, Result, StoreError};
+use crate::schema::{case_number_prefix, check_imported_case};
+use crate::stored::ts_text;
+use crate::{Actor, NewAudit, Progress, Result};
 use sqlx::{QueryBuilder, Sqlite};
 use std::collections::HashMap;
 
@@ -20,16 +22,6 @@ struct Row<'a> {
 /// Rows of `case_attachments` per INSERT; two binds each.
 const LINKS: usize = 1000;
 
-fn check(c: &ImportedCase) -> Result<[String; 4]> {
-    if c.events.is_empty() {
-        return Err(StoreError::Invalid(format!("case {:?} has no events", c.case.title)));
-    }
-    if c.events.iter().zip(1..).any(|(e, seq)| e.seq != seq) {
-        return Err(StoreError::Invalid(format!("the events of case {:?} are not numbered 1, 2, 3 …", c.case.title)));
-    }
-    super::grid_placement(&c.case.grid)
-}
-
 impl SqliteStore {
     pub(super) async fn insert_imported_cases(
         &self,
@@ -37,7 +29,7 @@ impl SqliteStore {
         progress: Progress<'_>,
         by: &Actor,
     ) -> Result<()> {
-        let places = cases.iter().map(check).collect::<Result<Vec<_>>>()?;
+        let places = cases.iter().map(check_imported_case).collect::<Result<Vec<_>>>()?;
         let Some(first) = cases.first() else { return Ok(()) };
         let events: usize = cases.iter().map(|c| c.events.len()).sum();
         let total = (cases.len() + events) as u64;
@@ -51,8 +43,7 @@ impl SqliteStore {
         let mut next: HashMap<String, i64> = HashMap::new();
         let mut rows = Vec::with_capacity(cases.len());
         for ((imported, place), id) in cases.iter().zip(places).zip(first_id..) {
-            let day = jiff::tz::offset(8).to_datetime(imported.events[0].at).strftime("%Y%m%d").to_string();
-            let prefix = format!("{}-{day}-", place[0]);
+            let prefix = case_number_prefix(&place[0], imported.events[0].at);
             let n = match next.get_mut(&prefix) {
                 Some(n) => n,
                 None => {

@@ -10,6 +10,11 @@ mod network;
 mod residents;
 
 use crate::cases::*;
+use crate::schema::{
+    COUNTERS, DistrictRows, StatsGroups, UNIT_COUNTS, bbox, check_grouping, district_entry, grid_placement, placement,
+    push_page, push_within, unit_count_query, write_entry,
+};
+use crate::stored::{Columns, camera_from_row, facility_from_row, open_phone, parse_enum, unit_from_row};
 use crate::view::*;
 use crate::{
     Actor, AuditEntry, AuditQuery, ChainCheck, KeyRing, NewAudit, NewUser, Progress, ResidentFull, ResidentSearch,
@@ -18,9 +23,7 @@ use crate::{
 use async_trait::async_trait;
 use audit::append;
 use civicgrid_domain::Grant;
-use civicgrid_domain::{
-    CameraStatus, DistrictBundle, FacilityCategory, Level, OrgUnit, Ring, RoleKind, UnitCode, Validity,
-};
+use civicgrid_domain::{CameraStatus, DistrictBundle, FacilityCategory, Level, OrgUnit, Ring, RoleKind, UnitCode};
 use jiff::Timestamp;
 use jiff::civil::Date;
 use serde_json::json;
@@ -30,150 +33,13 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
 use std::str::FromStr;
 use std::time::Duration;
 
-/// Rows per multi-row INSERT; keeps every statement under SQLite's bind limit.
-const CHUNK: usize = 1000;
+pub(crate) use crate::schema::CHUNK;
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
     keys: KeyRing,
 }
-
-/// The column that holds the code of `level` on every placed row.
-fn level_col(level: Level) -> &'static str {
-    match level {
-        Level::District => "district_code",
-        Level::Street => "street_code",
-        Level::Community => "community_code",
-        Level::Grid => "grid_code",
-    }
-}
-
-/// The codes of every level from the district down to `unit`, `None` below it.
-fn placement(unit: &UnitCode) -> [Option<String>; 4] {
-    Level::ALL.map(|l| unit.at_level(l).map(String::from))
-}
-
-fn grid_placement(grid: &UnitCode) -> Result<[String; 4]> {
-    match placement(grid) {
-        [Some(d), Some(s), Some(c), Some(g)] => Ok([d, s, c, g]),
-        _ => Err(StoreError::Invalid(format!("{grid} is not a grid code"))),
-    }
-}
-
-fn parse_date(s: &str) -> Result<Date> {
-    s.parse().map_err(|e| StoreError::Corrupt(format!("bad date {s:?}: {e}")))
-}
-
-fn parse_code(s: &str) -> Result<UnitCode> {
-    UnitCode::parse(s).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
-
-fn parse_enum<T: FromStr<Err = String>>(s: &str) -> Result<T> {
-    s.parse().map_err(StoreError::Corrupt)
-}
-
-fn bbox(ring: &Ring) -> [f64; 4] {
-    ring.iter().fold([f64::MAX, f64::MAX, f64::MIN, f64::MIN], |b, [x, y]| {
-        [b[0].min(*x), b[1].min(*y), b[2].max(*x), b[3].max(*y)]
-    })
-}
-
-fn unit_from_row(row: &SqliteRow) -> Result<OrgUnit> {
-    let boundary: Option<String> = row.try_get("boundary")?;
-    let boundary = boundary
-        .map(|b| serde_json::from_str::<Ring>(&b))
-        .transpose()
-        .map_err(|e| StoreError::Corrupt(format!("bad boundary: {e}")))?;
-    let to: Option<String> = row.try_get("valid_to")?;
-    Ok(OrgUnit {
-        code: parse_code(row.try_get("code")?)?,
-        name: row.try_get("name")?,
-        validity: Validity {
-            from: parse_date(row.try_get("valid_from")?)?,
-            to: to.as_deref().map(parse_date).transpose()?,
-        },
-        boundary,
-    })
-}
-
-/// `AND <col> = ?` for the unit a list is restricted to, or nothing.
-fn push_within(qb: &mut QueryBuilder<'_, Sqlite>, alias: &str, within: &Option<UnitCode>) {
-    if let Some(unit) = within {
-        qb.push(format_args!(" AND {alias}{} = ", level_col(unit.level())));
-        qb.push_bind(unit.as_str().to_owned());
-    }
-}
-
-fn push_page(qb: &mut QueryBuilder<'_, Sqlite>, q: &ListQuery) {
-    qb.push(" LIMIT ");
-    qb.push_bind(i64::from(q.limit.min(ListQuery::MAX_LIMIT)));
-    qb.push(" OFFSET ");
-    qb.push_bind(i64::from(q.offset));
-}
-
-/// One count in [`Stats`]: `expr` over the rows of `table` matching `filter`.
-struct Counter {
-    key: &'static str,
-    table: &'static str,
-    expr: &'static str,
-    filter: &'static str,
-}
-
-const COUNTERS: &[Counter] = &[
-    Counter { key: "compounds", table: "compounds", expr: "count(*)", filter: "" },
-    Counter { key: "buildings", table: "buildings", expr: "count(*)", filter: "" },
-    Counter { key: "households", table: "households", expr: "count(*)", filter: "" },
-    Counter { key: "residents", table: "residents", expr: "count(*)", filter: "" },
-    Counter {
-        key: "elderly_alone",
-        table: "residents",
-        expr: "count(*)",
-        filter: "care_groups LIKE '%elderly_alone%'",
-    },
-    Counter { key: "disabled", table: "residents", expr: "count(*)", filter: "care_groups LIKE '%disabled%'" },
-    Counter { key: "low_income", table: "residents", expr: "count(*)", filter: "care_groups LIKE '%low_income%'" },
-    Counter { key: "facilities", table: "facilities", expr: "count(*)", filter: "" },
-    Counter {
-        key: "service_stations",
-        table: "facilities",
-        expr: "count(*)",
-        filter: "category = 'party_service_station'",
-    },
-    Counter { key: "cameras", table: "cameras", expr: "count(*)", filter: "" },
-    Counter { key: "cameras_online", table: "cameras", expr: "count(*)", filter: "status = 'online'" },
-    Counter { key: "party_groups", table: "party_groups", expr: "count(*)", filter: "" },
-    Counter {
-        key: "grid_party_branches",
-        table: "party_branch_grids",
-        expr: "count(DISTINCT branch_code)",
-        filter: "",
-    },
-    Counter {
-        key: "grid_workers",
-        table: "person_roles",
-        expr: "count(DISTINCT person_id)",
-        filter: "kind = 'grid_worker'",
-    },
-    Counter {
-        key: "party_members",
-        table: "person_roles",
-        expr: "count(DISTINCT person_id)",
-        filter: "kind = 'party_member'",
-    },
-    Counter {
-        key: "street_riders",
-        table: "person_roles",
-        expr: "count(DISTINCT person_id)",
-        filter: "kind = 'street_rider'",
-    },
-    Counter {
-        key: "volunteers",
-        table: "person_roles",
-        expr: "count(DISTINCT person_id)",
-        filter: "kind = 'volunteer'",
-    },
-];
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `url` and runs the migrations;
@@ -197,77 +63,20 @@ impl SqliteStore {
         Ok(SqliteStore { pool, keys })
     }
 
-    async fn count_groups(
-        &self,
-        c: &Counter,
-        within: Option<&UnitCode>,
-        by: Option<Level>,
-    ) -> Result<Vec<(Option<String>, i64)>> {
-        let key = by.map_or("''", level_col);
-        let mut qb =
-            QueryBuilder::<Sqlite>::new(format!("SELECT {key} AS k, {} AS n FROM {} WHERE 1 = 1", c.expr, c.table));
-        if !c.filter.is_empty() {
-            qb.push(format_args!(" AND {}", c.filter));
-        }
-        push_within(&mut qb, "", &within.cloned());
-        if by.is_some() {
-            qb.push(" GROUP BY k");
-        }
-        let rows = qb.build().fetch_all(&self.pool).await?;
-        rows.iter().map(|r| Ok((r.try_get("k")?, r.try_get("n")?))).collect()
-    }
-
-    async fn count_units(
-        &self,
-        level: Level,
-        within: Option<&UnitCode>,
-        by: Option<Level>,
-    ) -> Result<Vec<(Option<String>, i64)>> {
-        let key = by.map_or_else(|| "''".to_owned(), |b| format!("substr(code, 1, {})", b.code_len()));
-        let mut qb = QueryBuilder::<Sqlite>::new(format!(
-            "SELECT {key} AS k, count(*) AS n FROM org_units WHERE valid_to IS NULL AND level = '{}'",
-            level.as_str()
-        ));
-        if let Some(w) = within {
-            qb.push(format_args!(" AND substr(code, 1, {}) = ", w.as_str().len()));
-            qb.push_bind(w.as_str().to_owned());
-        }
-        if by.is_some() {
-            qb.push(" GROUP BY k");
-        }
-        let rows = qb.build().fetch_all(&self.pool).await?;
-        rows.iter().map(|r| Ok((r.try_get("k")?, r.try_get("n")?))).collect()
-    }
-
     /// All counts, grouped by the units of level `by` (one group when `None`).
-    async fn grouped_stats(
-        &self,
-        within: Option<&UnitCode>,
-        by: Option<Level>,
-    ) -> Result<Vec<(Option<String>, Stats)>> {
-        let mut out: Vec<(Option<String>, Stats)> = Vec::new();
-        let mut add = |k: Option<String>, key: &str, n: i64| {
-            let k = if by.is_none() { None } else { k };
-            match out.iter_mut().find(|(g, _)| *g == k) {
-                Some((_, s)) => s.set(key, n),
-                None => {
-                    let mut s = Stats::default();
-                    s.set(key, n);
-                    out.push((k, s));
-                }
-            }
-        };
-        for (key, level) in [("streets", Level::Street), ("communities", Level::Community), ("grids", Level::Grid)] {
-            for (k, n) in self.count_units(level, within, by).await? {
-                add(k, key, n);
+    async fn grouped_stats(&self, within: Option<&UnitCode>, by: Option<Level>) -> Result<StatsGroups> {
+        let mut groups = StatsGroups::new(by);
+        for (key, level) in UNIT_COUNTS {
+            for r in unit_count_query::<Sqlite>(level, within, by).build().fetch_all(&self.pool).await? {
+                groups.add(r.opt_text("k")?, key, r.int("n")?);
             }
         }
         for c in COUNTERS {
-            for (k, n) in self.count_groups(c, within, by).await? {
-                add(k, c.key, n);
+            for r in c.query::<Sqlite>(within, by).build().fetch_all(&self.pool).await? {
+                groups.add(r.opt_text("k")?, c.key, r.int("n")?);
             }
         }
-        Ok(out)
+        Ok(groups)
     }
 
     /// Inserts `rows` with multi-row INSERTs of [`CHUNK`] rows, reporting progress.
@@ -298,28 +107,6 @@ fn bind_place<'a>(b: &mut Separated<'_, 'a, Sqlite, &'static str>, grid: &UnitCo
     }
 }
 
-fn check_bundle(bundle: &DistrictBundle) -> Result<()> {
-    let grids: std::collections::HashSet<&UnitCode> =
-        bundle.units.iter().filter(|u| u.level() == Level::Grid).map(|u| &u.code).collect();
-    let placed = bundle
-        .compounds
-        .iter()
-        .map(|c| &c.grid)
-        .chain(bundle.buildings.iter().map(|b| &b.grid))
-        .chain(bundle.facilities.iter().map(|f| &f.grid))
-        .chain(bundle.cameras.iter().map(|c| &c.grid))
-        .chain(bundle.party_groups.iter().map(|g| &g.grid))
-        .chain(bundle.party_branches.iter().flat_map(|b| &b.grids));
-    for g in placed {
-        if !grids.contains(g) {
-            return Err(StoreError::Invalid(format!(
-                "a record is placed in grid {g}, which the bundle does not define"
-            )));
-        }
-    }
-    Ok(())
-}
-
 #[async_trait]
 impl Store for SqliteStore {
     async fn is_empty(&self) -> Result<bool> {
@@ -328,78 +115,16 @@ impl Store for SqliteStore {
     }
 
     async fn import_district(&self, bundle: &DistrictBundle, progress: Progress<'_>, by: &Actor) -> Result<()> {
-        check_bundle(bundle)?;
-        let building_grid: std::collections::HashMap<i64, &UnitCode> =
-            bundle.buildings.iter().map(|b| (b.id, &b.grid)).collect();
-        let household_grid: std::collections::HashMap<i64, &UnitCode> =
-            bundle.households.iter().filter_map(|h| Some((h.id, *building_grid.get(&h.building_id)?))).collect();
-        let grid_of = |map: &std::collections::HashMap<i64, &UnitCode>, id: i64, what: &str| {
-            map.get(&id).map(|g| (*g).clone()).ok_or_else(|| StoreError::Invalid(format!("{what} {id} does not exist")))
-        };
-        let households = bundle
-            .households
-            .iter()
-            .map(|h| Ok((h, grid_of(&building_grid, h.building_id, "building")?)))
-            .collect::<Result<Vec<_>>>()?;
-        // Numbers are encrypted before the transaction starts, so the write
-        // lock is not held while AES runs.
-        let residents = bundle
-            .residents
-            .iter()
-            .map(|r| {
-                Ok(Sealed {
-                    resident: r,
-                    grid: grid_of(&household_grid, r.household_id, "household")?,
-                    id_number: residents::seal(&self.keys, r.id_number.as_str()),
-                    phone: r.phone.as_ref().map(|p| residents::seal(&self.keys, p.as_str())),
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let people: Vec<_> = bundle
-            .people
-            .iter()
-            .map(|p| (p, p.phone.as_ref().map(|x| residents::seal(&self.keys, x.as_str()))))
-            .collect();
-        let branch_grids: Vec<(&str, &UnitCode)> =
-            bundle.party_branches.iter().flat_map(|b| b.grids.iter().map(move |g| (b.code.as_str(), g))).collect();
-        let roles: Vec<(i64, &civicgrid_domain::PersonRole)> =
-            bundle.people.iter().flat_map(|p| p.roles.iter().map(move |r| (p.id, r))).collect();
-        let total = (bundle.units.len()
-            + bundle.compounds.len()
-            + bundle.buildings.len()
-            + households.len()
-            + residents.len()
-            + bundle.facilities.len()
-            + bundle.cameras.len()
-            + bundle.party_branches.len()
-            + branch_grids.len()
-            + bundle.party_groups.len()
-            + bundle.people.len()
-            + roles.len()
-            + bundle.streets.nodes.len()
-            + bundle.streets.edges.len()) as u64;
+        let rows = DistrictRows::prepare(bundle, &self.keys)?;
+        let total = rows.total;
         let mut done = 0u64;
         // IMMEDIATE: the audit entry at the end reads the chain head, which
         // must not move before this commits.
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let units = bundle
-            .units
-            .iter()
-            .map(|u| {
-                Ok((
-                    u,
-                    u.boundary
-                        .as_ref()
-                        .map(serde_json::to_string)
-                        .transpose()
-                        .map_err(|e| StoreError::Invalid(e.to_string()))?,
-                ))
-            })
-            .collect::<Result<Vec<_>>>()?;
         Self::bulk(
             &mut tx,
             "INSERT INTO org_units (code, level, parent_code, name, valid_from, valid_to, boundary, min_lon, min_lat, max_lon, max_lat) ",
-            &units,
+            &rows.units,
             |b, (u, json)| {
                 let bb = u.boundary.as_ref().map(bbox);
                 b.push_bind(u.code.as_str())
@@ -453,7 +178,7 @@ impl Store for SqliteStore {
         Self::bulk(
             &mut tx,
             "INSERT INTO households (id, building_id, entrance, room, district_code, street_code, community_code, grid_code) ",
-            &households,
+            &rows.households,
             |b, (h, grid)| {
                 b.push_bind(h.id).push_bind(h.building_id).push_bind(i64::from(h.entrance)).push_bind(i64::from(h.room));
                 bind_place(b, grid);
@@ -467,7 +192,7 @@ impl Store for SqliteStore {
             &mut tx,
             "INSERT INTO residents (id, household_id, name, gender, birth_date, id_number_enc, id_number_index, \
              phone_enc, phone_index, head_of_household, care_groups, district_code, street_code, community_code, grid_code) ",
-            &residents,
+            &rows.residents,
             |b, s| {
                 let r = s.resident;
                 let care: Vec<&str> = r.care.iter().map(|c| c.as_str()).collect();
@@ -543,7 +268,7 @@ impl Store for SqliteStore {
         Self::bulk(
             &mut tx,
             "INSERT INTO party_branch_grids (branch_code, district_code, street_code, community_code, grid_code) ",
-            &branch_grids,
+            &rows.branch_grids,
             |b, (branch, grid)| {
                 b.push_bind(*branch);
                 bind_place(b, grid);
@@ -569,7 +294,7 @@ impl Store for SqliteStore {
         Self::bulk(
             &mut tx,
             "INSERT INTO people (id, name, gender, phone_enc, phone_index, home_community_code) ",
-            &people,
+            &rows.people,
             |b, (p, phone)| {
                 b.push_bind(p.id)
                     .push_bind(p.name.as_str())
@@ -586,7 +311,7 @@ impl Store for SqliteStore {
         Self::bulk(
             &mut tx,
             "INSERT INTO person_roles (person_id, kind, unit_code, since, district_code, street_code, community_code, grid_code) ",
-            &roles,
+            &rows.roles,
             |b, (id, r)| {
                 b.push_bind(*id).push_bind(r.kind.as_str()).push_bind(r.unit.as_str()).push_bind(r.since.to_string());
                 bind_place(b, &r.unit);
@@ -596,13 +321,12 @@ impl Store for SqliteStore {
             progress,
         )
         .await?;
-        let nodes: Vec<(usize, &[f64; 2])> = bundle.streets.nodes.iter().enumerate().collect();
         Self::bulk(
             &mut tx,
             "INSERT INTO street_nodes (id, lon, lat) ",
-            &nodes,
+            &rows.nodes,
             |b, (id, [lon, lat])| {
-                b.push_bind(*id as i64).push_bind(*lon).push_bind(*lat);
+                b.push_bind(*id).push_bind(*lon).push_bind(*lat);
             },
             &mut done,
             total,
@@ -624,52 +348,19 @@ impl Store for SqliteStore {
             progress,
         )
         .await?;
-        let district = bundle.units.iter().find(|u| u.level() == Level::District);
-        let detail = json!({
-            "units": bundle.units.len(),
-            "compounds": bundle.compounds.len(),
-            "buildings": bundle.buildings.len(),
-            "households": bundle.households.len(),
-            "residents": bundle.residents.len(),
-            "facilities": bundle.facilities.len(),
-            "cameras": bundle.cameras.len(),
-            "party_branches": bundle.party_branches.len(),
-            "party_groups": bundle.party_groups.len(),
-            "people": bundle.people.len(),
-            "street_nodes": bundle.streets.nodes.len(),
-            "street_edges": bundle.streets.edges.len(),
-        });
-        let target = district.map_or_else(|| "district".to_owned(), |d| d.code.as_str().to_owned());
-        append(&mut tx, &write_entry(by, "import_district", &target, detail)).await?;
+        append(&mut tx, &district_entry(bundle, by)).await?;
         tx.commit().await?;
         Ok(())
     }
 
     async fn stats(&self, within: Option<&UnitCode>) -> Result<Stats> {
-        Ok(self.grouped_stats(within, None).await?.into_iter().next().map(|(_, s)| s).unwrap_or_default())
+        Ok(self.grouped_stats(within, None).await?.total())
     }
 
     async fn stats_by(&self, within: Option<&UnitCode>, by: Level) -> Result<Vec<(UnitCode, Stats)>> {
-        if within.is_some_and(|w| w.level() >= by) {
-            return Err(StoreError::Invalid(format!(
-                "cannot group by {} within a {}",
-                by.as_str(),
-                within.map_or("", |w| w.level().as_str())
-            )));
-        }
-        let mut groups = self.grouped_stats(within, Some(by)).await?;
-        let units = self.units(by, within).await?;
-        Ok(units
-            .into_iter()
-            .map(|u| {
-                let stats = groups
-                    .iter_mut()
-                    .find(|(k, _)| k.as_deref() == Some(u.code.as_str()))
-                    .map(|(_, s)| std::mem::take(s))
-                    .unwrap_or_default();
-                (u.code, stats)
-            })
-            .collect())
+        check_grouping(within, by)?;
+        let groups = self.grouped_stats(within, Some(by)).await?;
+        Ok(groups.per_unit(self.units(by, within).await?))
     }
 
     async fn unit(&self, code: &UnitCode) -> Result<Option<OrgUnit>> {
@@ -790,20 +481,7 @@ impl Store for SqliteStore {
     async fn cameras(&self, q: &ListQuery, status: Option<CameraStatus>) -> Result<Page<CameraView>> {
         let filter = status.map(|c| format!("status = '{}'", c.as_str()));
         let (total, rows) = self.list("cameras", q, filter.as_deref()).await?;
-        let items = rows
-            .iter()
-            .map(|r| {
-                Ok(CameraView {
-                    code: r.try_get("code")?,
-                    name: r.try_get("name")?,
-                    status: parse_enum(r.try_get("status")?)?,
-                    installed_on: r.try_get("installed_on")?,
-                    grid: r.try_get("grid_code")?,
-                    lat: r.try_get("lat")?,
-                    lon: r.try_get("lon")?,
-                })
-            })
-            .collect::<Result<_>>()?;
+        let items = rows.iter().map(camera_from_row).collect::<Result<_>>()?;
         Ok(Page { items, total, limit: q.limit, offset: q.offset })
     }
 
@@ -889,7 +567,7 @@ impl Store for SqliteStore {
                 })
             })
             .collect::<Result<_>>()?;
-            let phone = residents::open_phone(&self.keys, r.try_get("phone_enc")?)?;
+            let phone = open_phone(&self.keys, r.try_get("phone_enc")?)?;
             items.push(PersonView {
                 id,
                 name: r.try_get("name")?,
@@ -1156,31 +834,6 @@ impl Store for SqliteStore {
     async fn verify_audit(&self) -> Result<ChainCheck> {
         self.verify_chain().await
     }
-}
-
-/// A resident with the numbers already sealed for storage.
-struct Sealed<'a> {
-    resident: &'a civicgrid_domain::Resident,
-    grid: UnitCode,
-    id_number: (Vec<u8>, String),
-    phone: Option<(Vec<u8>, String)>,
-}
-
-/// The audit entry of a write to the organisation data.
-fn write_entry(by: &Actor, action: &str, target: &str, detail: serde_json::Value) -> NewAudit {
-    NewAudit { actor: by.clone(), action: action.into(), target: target.into(), detail, reason: None }
-}
-
-fn facility_from_row(r: &SqliteRow) -> Result<FacilityView> {
-    Ok(FacilityView {
-        code: r.try_get("code")?,
-        category: parse_enum(r.try_get("category")?)?,
-        name: r.try_get("name")?,
-        address: r.try_get("address")?,
-        grid: r.try_get("grid_code")?,
-        lat: r.try_get("lat")?,
-        lon: r.try_get("lon")?,
-    })
 }
 
 impl SqliteStore {

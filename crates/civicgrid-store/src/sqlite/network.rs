@@ -1,12 +1,12 @@
 //! The street network in SQLite: replaced whole by an import, with the import's facilities merged into the registered ones by their external id.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use super::audit::append;
-use super::{CHUNK, SqliteStore, bind_place, grid_placement, write_entry};
+use super::{CHUNK, SqliteStore, bind_place};
+use crate::schema::{check_network, network_entry};
 use crate::{Actor, ExternalFacility, NetworkImport, NetworkImported, Progress, Result, StoreError};
 use civicgrid_domain::{StreetEdge, StreetNetwork};
-use serde_json::json;
 use sqlx::{QueryBuilder, Row, Sqlite};
 
 impl SqliteStore {
@@ -16,7 +16,7 @@ impl SqliteStore {
         progress: Progress<'_>,
         by: &Actor,
     ) -> Result<NetworkImported> {
-        check(import)?;
+        check_network(import)?;
         let total = (import.nodes.len() + import.edges.len() + import.facilities.len()) as u64;
         let mut done = 0u64;
         // IMMEDIATE: the audit entry at the end reads the chain head, which
@@ -149,16 +149,7 @@ impl SqliteStore {
             progress(done, total);
         }
 
-        let detail = json!({
-            "source": import.source,
-            "street_nodes": report.nodes,
-            "street_edges": report.edges,
-            "facilities_added": report.added,
-            "facilities_updated": report.updated,
-            "facilities_unchanged": report.unchanged,
-            "facilities_removed": report.removed,
-        });
-        append(&mut tx, &write_entry(by, "import_network", &import.source, detail)).await?;
+        append(&mut tx, &network_entry(import, &report, by)).await?;
         tx.commit().await?;
         progress(total, total);
         Ok(report)
@@ -194,37 +185,4 @@ impl SqliteStore {
             .collect::<Result<Vec<_>>>()?;
         Ok(StreetNetwork { nodes, edges })
     }
-}
-
-/// Refuses an import that would store a broken network or ambiguous keys.
-fn check(import: &NetworkImport) -> Result<()> {
-    if import.id_prefix.is_empty() {
-        return Err(StoreError::Invalid("an import needs the prefix of its external ids".into()));
-    }
-    let n = import.nodes.len();
-    if u32::try_from(n).is_err() {
-        return Err(StoreError::Invalid(format!("{n} street nodes are more than a u32 id can name")));
-    }
-    for (i, e) in import.edges.iter().enumerate() {
-        if e.from as usize >= n || e.to as usize >= n {
-            return Err(StoreError::Invalid(format!("street edge {i} names a node outside 0..{n}")));
-        }
-        if !(e.length_m.is_finite() && e.length_m >= 0.0) {
-            return Err(StoreError::Invalid(format!("street edge {i} has length {} m", e.length_m)));
-        }
-    }
-    let (mut seen, mut codes) = (HashSet::new(), HashSet::new());
-    for f in &import.facilities {
-        if !f.external_id.starts_with(&import.id_prefix) {
-            return Err(StoreError::Invalid(format!(
-                "facility {:?} does not start with the import's prefix {:?}",
-                f.external_id, import.id_prefix
-            )));
-        }
-        if !seen.insert(f.external_id.as_str()) || !codes.insert(f.code.as_str()) {
-            return Err(StoreError::Invalid(format!("facility {:?} ({}) appears twice", f.external_id, f.code)));
-        }
-        grid_placement(&f.grid)?;
-    }
-    Ok(())
 }

@@ -2,64 +2,13 @@
 //! rest, found by their blind index, masked on the way out, shown in full only
 //! with an audited reason, and re-encrypted when the data key rotates.
 
+use super::SqliteStore;
 use super::audit::append;
-use super::{SqliteStore, parse_enum, push_page, push_within};
-use crate::{
-    Actor, KeyRing, ListQuery, NewAudit, Page, ResidentFull, ResidentSearch, ResidentView, Result, StoreError,
-};
-use civicgrid_domain::{CareGroup, IdNumber, PhoneNumber};
+use crate::schema::{push_page, push_within};
+use crate::stored::{RESIDENT_SELECT, open_id, open_phone, resident_from_row};
+use crate::{Actor, ListQuery, NewAudit, Page, ResidentFull, ResidentSearch, ResidentView, Result, StoreError};
 use serde_json::json;
-use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite};
-
-/// Residents with where they live, ready to be filtered with `AND …`.
-const RESIDENT_SELECT: &str = "SELECT r.id, r.name, r.gender, r.birth_date, r.grid_code, r.head_of_household, \
-     r.care_groups, r.id_number_enc, r.phone_enc, c.name AS compound, b.number AS building, h.entrance, h.room \
-     FROM residents r JOIN households h ON h.id = r.household_id JOIN buildings b ON b.id = h.building_id \
-     JOIN compounds c ON c.code = b.compound_code WHERE 1 = 1";
-
-/// The encrypted number and its blind index, as stored.
-pub(super) fn seal(keys: &KeyRing, plain: &str) -> (Vec<u8>, String) {
-    (keys.encrypt(plain), keys.blind_index(plain))
-}
-
-fn open_id(keys: &KeyRing, blob: &[u8]) -> Result<IdNumber> {
-    IdNumber::parse(&keys.decrypt(blob)?).map_err(|e| StoreError::Corrupt(format!("stored ID number: {e}")))
-}
-
-pub(super) fn open_phone(keys: &KeyRing, blob: Option<Vec<u8>>) -> Result<Option<PhoneNumber>> {
-    blob.map(|b| PhoneNumber::parse(&keys.decrypt(&b)?).map_err(|e| StoreError::Corrupt(format!("stored phone: {e}"))))
-        .transpose()
-}
-
-fn resident_from_row(keys: &KeyRing, r: &SqliteRow) -> Result<ResidentView> {
-    let birth: String = r.try_get("birth_date")?;
-    let birth_year = birth
-        .get(..4)
-        .and_then(|y| y.parse().ok())
-        .ok_or_else(|| StoreError::Corrupt(format!("bad birth date {birth:?}")))?;
-    let care: String = r.try_get("care_groups")?;
-    let care = care.split(',').filter(|c| !c.is_empty()).map(parse_enum::<CareGroup>).collect::<Result<_>>()?;
-    let num = |col: &str| -> Result<u16> {
-        let n: i64 = r.try_get(col)?;
-        u16::try_from(n).map_err(|_| StoreError::Corrupt(format!("{col} {n} out of range")))
-    };
-    Ok(ResidentView {
-        id: r.try_get("id")?,
-        name: r.try_get("name")?,
-        gender: parse_enum(r.try_get("gender")?)?,
-        birth_year,
-        grid: r.try_get("grid_code")?,
-        compound: r.try_get("compound")?,
-        building: num("building")?,
-        entrance: u8::try_from(num("entrance")?).map_err(|_| StoreError::Corrupt("entrance out of range".into()))?,
-        room: num("room")?,
-        head_of_household: r.try_get("head_of_household")?,
-        care,
-        id_number: open_id(keys, r.try_get("id_number_enc")?)?.masked(),
-        phone: open_phone(keys, r.try_get("phone_enc")?)?.map(|p| p.masked()),
-    })
-}
 
 /// Rows re-encrypted per statement batch.
 const REENCRYPT_BATCH: i64 = 1000;
@@ -117,7 +66,7 @@ impl SqliteStore {
         let full = ResidentFull {
             id,
             name: row.try_get("name")?,
-            id_number: open_id(&self.keys, row.try_get("id_number_enc")?)?.as_str().to_owned(),
+            id_number: open_id(&self.keys, &row.try_get::<Vec<u8>, _>("id_number_enc")?)?.as_str().to_owned(),
             phone: open_phone(&self.keys, row.try_get("phone_enc")?)?.map(|p| p.as_str().to_owned()),
         };
         let entry = NewAudit {

@@ -1,11 +1,18 @@
-//! The district every store test starts from, and how to open a store on it.
+//! The district every store test starts from, and the database each test
+//! runs on: every contract test runs once per backend, as `sqlite::…` always
+//! and as `postgres::…` when `CIVICGRID_TEST_POSTGRES` names a PostgreSQL
+//! server (`postgres://postgres@127.0.0.1/postgres`) the tests may create
+//! databases on. Each test gets a fresh, empty database of its own; with the
+//! variable set, a server that cannot be reached fails the tests.
 #![allow(dead_code, reason = "each test file uses some of these helpers")]
 #![allow(clippy::unwrap_used, reason = "tests fail loudly on the first surprise")]
 
 use civicgrid_domain::*;
 use civicgrid_store::{Actor, KeyRing, Store};
 use jiff::civil::date;
+use sqlx::Row;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 pub fn code(s: &str) -> UnitCode {
     UnitCode::parse(s).unwrap()
@@ -136,17 +143,212 @@ pub fn tester() -> Actor {
     Actor::system("test")
 }
 
-/// The store in `dir`, with its key file beside the database, so reopening
-/// reads what was written before.
-pub async fn open_store(dir: &tempfile::TempDir) -> Arc<dyn Store> {
-    let keys = KeyRing::load_or_create(&dir.path().join("keys.json")).unwrap();
-    civicgrid_store::open(dir.path().join("c.db").to_str().unwrap(), keys).await.unwrap()
+/// Writes each listed `async fn name(db: TestDb)` as a test per backend:
+/// `sqlite::name`, and `postgres::name` when the crate was built with
+/// `CIVICGRID_TEST_POSTGRES` set.
+#[macro_export]
+macro_rules! on_each_backend {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name($crate::common::TestDb::sqlite()).await
+                }
+            )*
+        }
+        #[cfg(civicgrid_test_postgres)]
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name($crate::common::TestDb::postgres().await).await
+                }
+            )*
+        }
+    };
 }
 
-/// A fresh store in `dir` holding [`small_district`].
-pub async fn loaded(dir: &tempfile::TempDir) -> Arc<dyn Store> {
-    let store = open_store(dir).await;
-    assert!(store.is_empty().await.unwrap());
-    store.import_district(&small_district(), &|_, _| {}, &tester()).await.unwrap();
-    store
+/// The PostgreSQL server named by the environment, for databases made per test.
+const SERVER_VAR: &str = "CIVICGRID_TEST_POSTGRES";
+
+/// Where one test's store lives: a SQLite file in a temporary folder, or a
+/// PostgreSQL database made for the test and dropped after it. The key file
+/// is in the folder either way, so reopening reads what was written before.
+#[derive(Debug)]
+pub struct TestDb {
+    dir: tempfile::TempDir,
+    url: String,
+    /// The server's own URL and the test database's name, to drop it.
+    server: Option<(String, String)>,
+}
+
+/// `url` with its database replaced by `name`.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let authority = base.find("://").map_or(0, |i| i + 3);
+    let path = base[authority..].find('/').map_or(base.len(), |i| authority + i);
+    let mut out = format!("{}/{name}", &base[..path]);
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+impl TestDb {
+    pub fn sqlite() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let url = dir.path().join("c.db").to_str().unwrap().to_owned();
+        TestDb { dir, url, server: None }
+    }
+
+    /// A fresh database on the server named by `CIVICGRID_TEST_POSTGRES`.
+    pub async fn postgres() -> Self {
+        static SERIAL: AtomicU32 = AtomicU32::new(0);
+        let server = std::env::var(SERVER_VAR).unwrap_or_else(|_| {
+            panic!("{SERVER_VAR} was set when the tests were built; set it to run them (or rebuild without it)")
+        });
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+        let name = format!("civicgrid_test_{}_{nanos}_{}", std::process::id(), SERIAL.fetch_add(1, Ordering::Relaxed));
+        let mut admin = connect_server(&server).await;
+        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.unwrap_or_else(|e| {
+            panic!("could not create a test database on {server}: {e}");
+        });
+        TestDb { dir: tempfile::tempdir().unwrap(), url: with_database(&server, &name), server: Some((server, name)) }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.server.is_some()
+    }
+
+    /// The store, with its key file in the test's folder.
+    pub async fn open(&self) -> Arc<dyn Store> {
+        let keys = KeyRing::load_or_create(&self.key_file()).unwrap();
+        self.open_with(keys).await
+    }
+
+    pub async fn open_with(&self, keys: KeyRing) -> Arc<dyn Store> {
+        civicgrid_store::open(&self.url, keys).await.unwrap()
+    }
+
+    pub fn key_file(&self) -> std::path::PathBuf {
+        self.dir.path().join("keys.json")
+    }
+
+    /// A fresh store holding [`small_district`].
+    pub async fn loaded(&self) -> Arc<dyn Store> {
+        let store = self.open().await;
+        assert!(store.is_empty().await.unwrap());
+        store.import_district(&small_district(), &|_, _| {}, &tester()).await.unwrap();
+        store
+    }
+
+    /// Runs `sql` on a connection of its own, beside the store's, as someone
+    /// with the database in hand would.
+    pub async fn execute(&self, sql: &str) -> Result<u64, String> {
+        let done = match self.raw().await {
+            Raw::Sqlite(pool) => sqlx::query(sql).execute(&pool).await.map(|r| r.rows_affected()),
+            Raw::Postgres(pool) => sqlx::query(sql).execute(&pool).await.map(|r| r.rows_affected()),
+        };
+        done.map_err(|e| e.to_string())
+    }
+
+    /// The text in the first column of the first row of `sql`.
+    pub async fn text(&self, sql: &str) -> String {
+        match self.raw().await {
+            Raw::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap(),
+            Raw::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap(),
+        }
+    }
+
+    /// The bytes in the first column of every row of `sql`.
+    pub async fn blobs(&self, sql: &str) -> Vec<Vec<u8>> {
+        match self.raw().await {
+            Raw::Sqlite(pool) => sqlx::query_scalar(sql).fetch_all(&pool).await.unwrap(),
+            Raw::Postgres(pool) => sqlx::query_scalar(sql).fetch_all(&pool).await.unwrap(),
+        }
+    }
+
+    /// Removes the triggers that keep the audit log append-only, as whoever
+    /// holds the database can.
+    pub async fn allow_tampering(&self) {
+        let on = if self.is_postgres() { " ON audit_log" } else { "" };
+        for trigger in ["audit_log_no_update", "audit_log_no_delete"] {
+            self.execute(&format!("DROP TRIGGER {trigger}{on}")).await.unwrap();
+        }
+    }
+
+    /// Whether `needle` is stored as it is anywhere in the database: in the
+    /// SQLite file or its write-ahead log (pages, indexes, free space), or in
+    /// any text or bytes of any row of any PostgreSQL table.
+    pub async fn holds_in_plain(&self, needle: &str) -> bool {
+        let found = |hay: &[u8]| hay.windows(needle.len()).any(|w| w == needle.as_bytes());
+        match self.raw().await {
+            Raw::Sqlite(_) => {
+                ["c.db", "c.db-wal"].iter().any(|f| found(&std::fs::read(self.dir.path().join(f)).unwrap_or_default()))
+            }
+            Raw::Postgres(pool) => {
+                let tables: Vec<String> =
+                    sqlx::query_scalar("SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'")
+                        .fetch_all(&pool)
+                        .await
+                        .unwrap();
+                for table in tables {
+                    for row in sqlx::query(&format!("SELECT * FROM {table}")).fetch_all(&pool).await.unwrap() {
+                        for (i, _) in row.columns().iter().enumerate() {
+                            let cell = match row.try_get::<Option<String>, _>(i) {
+                                Ok(text) => text.map(String::into_bytes),
+                                Err(_) => row.try_get::<Option<Vec<u8>>, _>(i).ok().flatten(),
+                            };
+                            if cell.is_some_and(|c| found(&c)) {
+                                return true;
+                            }
+                        }
+                    }
+                }
+                false
+            }
+        }
+    }
+
+    async fn raw(&self) -> Raw {
+        if self.is_postgres() {
+            Raw::Postgres(sqlx::PgPool::connect(&self.url).await.unwrap())
+        } else {
+            let opts = sqlx::sqlite::SqliteConnectOptions::new().filename(&self.url);
+            Raw::Sqlite(sqlx::SqlitePool::connect_with(opts).await.unwrap())
+        }
+    }
+}
+
+enum Raw {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some((server, name)) = self.server.take() else { return };
+        // The test's runtime may be gone or busy unwinding: drop the database
+        // from a runtime of its own. FORCE ends the store's connections.
+        let dropped = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async {
+                let mut admin = connect_server(&server).await;
+                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin).await
+            })
+        })
+        .join();
+        if !std::thread::panicking() {
+            dropped.expect("dropping the test database panicked").expect("could not drop the test database");
+        }
+    }
+}
+
+/// A connection of the tests' own to the server; failing the test when the
+/// server cannot be reached.
+async fn connect_server(url: &str) -> sqlx::PgConnection {
+    use sqlx::Connection;
+    sqlx::PgConnection::connect(url).await.unwrap_or_else(|e| panic!("could not reach PostgreSQL at {url}: {e}"))
 }

@@ -70,6 +70,9 @@ impl Conn {
     }
 }
 
+/// Timeline reads on an idle server, before the filing starts.
+const IDLE_READS: usize = 200;
+
 /// Latencies in microseconds.
 fn summary(lat: &mut [u64]) -> String {
     lat.sort_unstable();
@@ -141,6 +144,16 @@ pub async fn filing(clients: usize, seconds: u64, history: usize) -> anyhow::Res
     let categories: Arc<Vec<String>> =
         Arc::new(casework::rules().catalogue.categories().map(|c| c.code.to_string()).collect());
     let auth = format!("Authorization: Bearer {secret}\r\n");
+    // The timeline alone first, to compare with the same read under load.
+    let mut idle = Tally::default();
+    if let Some((id, _)) = timeline {
+        let mut conn = Conn::open(&addr).await?;
+        for _ in 0..IDLE_READS {
+            let t = Instant::now();
+            let answer = conn.send("GET", &format!("/api/v1/cases/{id}"), &auth, "").await;
+            idle.record(t, answer, 200);
+        }
+    }
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
     let mut filers = Vec::new();
@@ -219,13 +232,17 @@ pub async fn filing(clients: usize, seconds: u64, history: usize) -> anyhow::Res
         println!("             first error: {e}");
     }
     if let (Some(mut read), Some((id, events))) = (read, timeline) {
+        println!("  timeline : GET /api/v1/cases/{id} ({events} events)");
         println!(
-            "  timeline : GET /api/v1/cases/{id} ({events} events) by one more client meanwhile: {} reads, {} errors",
-            read.latencies.len(),
-            read.errors
+            "             alone, before the filing: {} reads, {} errors, {}",
+            idle.latencies.len(),
+            idle.errors,
+            summary(&mut idle.latencies)
         );
         println!(
-            "             {:>8.1} reads/s, {}",
+            "             by one more client during it: {} reads, {} errors, {:.1} reads/s, {}",
+            read.latencies.len(),
+            read.errors,
             read.latencies.len() as f64 / elapsed,
             summary(&mut read.latencies)
         );

@@ -201,16 +201,32 @@ def run_pandana(graph, radii_text, out, report):
 
 def measured(cmd, env=None):
     """Runs cmd under GNU time; returns its stdout, wall seconds, CPU
-    seconds (user + system) and peak RSS in KiB. Not wait4 from here: Linux
-    carries a process's peak RSS across exec, so a child forked from this
-    (large) Python process would report at least this process's size."""
-    with tempfile.NamedTemporaryFile("r", suffix=".time") as usage:
-        timed = ["/usr/bin/time", "-o", usage.name, "-f", "%e %U %S %M", *cmd]
-        child = subprocess.run(timed, capture_output=True, env=env)
-        if child.returncode != 0:
-            sys.exit(f"{' '.join(cmd)} failed ({child.returncode}):\n{child.stderr.decode()}")
-        wall, user, system, rss = usage.read().split()[-4:]
-    return child.stdout.decode(), float(wall), float(user) + float(system), int(rss)
+    seconds (user + system, from wait4 in microseconds: GNU time prints
+    hundredths) and peak RSS in KiB (from GNU time, not wait4: Linux carries
+    a process's peak RSS across exec, so a child forked from this large
+    Python process would report at least this process's size)."""
+    with tempfile.NamedTemporaryFile("r", suffix=".time") as usage, tempfile.TemporaryFile() as out:
+        t0 = time.perf_counter()
+        child = subprocess.Popen(
+            ["/usr/bin/time", "-o", usage.name, "-f", "%M", *cmd], stdout=out, stderr=subprocess.PIPE, env=env
+        )
+        err = child.stderr.read()
+        _, status, rusage = os.wait4(child.pid, 0)
+        wall = time.perf_counter() - t0
+        if os.waitstatus_to_exitcode(status) != 0:
+            sys.exit(f"{' '.join(cmd)} failed:\n{err.decode()}")
+        out.seek(0)
+        return out.read().decode(), wall, rusage.ru_utime + rusage.ru_stime, int(usage.read().split()[-1])
+
+
+def measured_often(cmd, seconds=2.0, most=15):
+    """measured(cmd) again and again until `seconds` of wall time or `most`
+    runs: the median wall and CPU time, the largest peak RSS, the runs."""
+    runs = []
+    while not runs or (sum(r[1] for r in runs) < seconds and len(runs) < most):
+        runs.append(measured(cmd))
+    median = lambda xs: sorted(xs)[len(xs) // 2]
+    return runs[0][0], median([r[1] for r in runs]), median([r[2] for r in runs]), max(r[3] for r in runs), len(runs)
 
 
 def agree(ours, theirs):
@@ -264,8 +280,8 @@ def arbitrate(graph, radii, differ):
         d_mm = dijkstra(truncated, indices=[node], limit=largest * 1000 + 1000)[0][on[cat]] / 1000
         if kind == "count":
             truth = float((d <= r + 1e-6).sum())
-            near = sorted(x for x in d if abs(x - r) < 0.01)
-            near_mm = sorted(x for x in d_mm if abs(x - r) < 0.01)
+            near = ", ".join(f"{x:.3f}" for x in sorted(d) if abs(x - r) < 0.01)
+            near_mm = ", ".join(f"{x:.3f}" for x in sorted(d_mm) if abs(x - r) < 0.01)
             why = f"{cat} at {near} m exactly, {near_mm} m in pandana's truncated millimetres"
         else:
             truth = float(min(d.min(), largest))
@@ -316,13 +332,13 @@ def compare(civicgrid, graphs, default_radii, radii_of):
         for threads in ("1", "0"):
             ours = os.path.join(work, f"{name}-civicgrid-{threads}.csv")
             cmd = [civicgrid, "access", "--graph", graph, "--radius", radii, "--threads", threads, "--out", ours]
-            out, wall, cpu, rss = measured(cmd)
+            out, wall, cpu, rss, times = measured_often(cmd)
             computed = float(out.split("computed in ")[1].split(" ms")[0]) / 1e3
             cells, differ = agree(ours, theirs)
             label = "1 thread" if threads == "1" else f"{os.cpu_count()} threads"
             print(
                 f"  civicgrid, {label}: whole process {wall:.3f} s wall, {cpu:.3f} s CPU, "
-                f"peak RSS {mib(rss):.1f} MiB (computing {computed:.3f} s wall); "
+                f"peak RSS {mib(rss):.1f} MiB (median of {times} runs; computing {computed:.3f} s wall); "
                 f"{cells - len(differ)} of {cells} answers agree"
             )
             runs[threads] = (wall, cpu, rss, computed, differ)

@@ -178,7 +178,8 @@ impl History {
         }
         first_of_day.push(cases);
 
-        let grids_of = |kind: RoleKind| {
+        // Everyone serving in a role, as the actor they are in a case.
+        let staff_of = |kind: RoleKind| {
             bundle.people.iter().flat_map(move |p| {
                 p.roles.iter().filter(move |r| r.kind == kind).map(move |r| {
                     (
@@ -193,13 +194,13 @@ impl History {
                 })
             })
         };
-        let workers: BTreeMap<UnitCode, ActorRef> = grids_of(RoleKind::GridWorker).collect();
+        let workers: BTreeMap<UnitCode, ActorRef> = staff_of(RoleKind::GridWorker).collect();
         let mut community_staff: BTreeMap<UnitCode, Vec<ActorRef>> = BTreeMap::new();
-        for (unit, a) in grids_of(RoleKind::CommunityStaff) {
+        for (unit, a) in staff_of(RoleKind::CommunityStaff) {
             community_staff.entry(unit).or_default().push(a);
         }
         let mut street_staff: BTreeMap<UnitCode, Vec<ActorRef>> = BTreeMap::new();
-        for (unit, a) in grids_of(RoleKind::StreetStaff) {
+        for (unit, a) in staff_of(RoleKind::StreetStaff) {
             street_staff.entry(unit).or_default().push(a);
         }
         let mut cameras: BTreeMap<&UnitCode, Vec<(f64, f64)>> = BTreeMap::new();

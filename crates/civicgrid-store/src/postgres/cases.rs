@@ -123,8 +123,9 @@ impl PgStore {
         // Numbers run per district and day in China Standard Time.
         let prefix = case_number_prefix(&place[0], first.at);
         hold(&mut tx, Hold::CaseNumbers, &prefix).await?;
-        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM cases WHERE number LIKE $1 || '%'")
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM cases WHERE number >= $1 AND number < $2")
             .bind(&prefix)
+            .bind(format!("{prefix}:"))
             .fetch_one(&mut *tx)
             .await?;
         let number = format!("{prefix}{:06}", n + 1);

@@ -113,8 +113,9 @@ impl SqliteStore {
         }
         // Numbers run per district and day in China Standard Time.
         let prefix = case_number_prefix(&place[0], first.at);
-        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM cases WHERE number LIKE ? || '%'")
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM cases WHERE number >= ? AND number < ?")
             .bind(&prefix)
+            .bind(format!("{prefix}:"))
             .fetch_one(&mut *tx)
             .await?;
         let number = format!("{prefix}{:06}", n + 1);

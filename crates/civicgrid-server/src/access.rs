@@ -7,16 +7,25 @@
 
 use crate::error::ApiError;
 use civicgrid_domain::lifecircle::LEVELS;
-use civicgrid_domain::{FacilityCategory, LifeCircles, Outcome, UnitCode};
+use civicgrid_domain::{FacilityCategory, LifeCircles, Outcome, StreetNetwork, UnitCode};
 use civicgrid_geo::{
-    Accessibility, Demand, Facilities, LatLng, NodeId, Pick, SERVICE_CIRCLE_MINUTES, WalkEdge, WalkGraph, WalkSpeed,
-    greedy_max_coverage,
+    Accessibility, Demand, Facilities, GeoError, LatLng, NodeId, Pick, SERVICE_CIRCLE_MINUTES, WalkEdge, WalkGraph,
+    WalkSpeed, greedy_max_coverage,
 };
 use civicgrid_store::{ListQuery, Store};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use tokio::sync::RwLock;
+
+/// The walking graph of a street network, and its nodes' positions.
+pub fn walk_graph(net: &StreetNetwork) -> Result<(Vec<LatLng>, WalkGraph), GeoError> {
+    let positions = net.nodes.iter().map(|&[lon, lat]| LatLng::new(lat, lon)).collect::<Result<Vec<_>, _>>()?;
+    let edges: Vec<WalkEdge> =
+        net.edges.iter().map(|e| WalkEdge { from: e.from, to: e.to, length_m: e.length_m }).collect();
+    let graph = WalkGraph::new(&positions, &edges)?;
+    Ok((positions, graph))
+}
 
 /// A compound as the accessibility model sees it.
 #[derive(Debug, Clone, Serialize)]
@@ -70,15 +79,7 @@ impl AccessModel {
     /// Reads the network, facilities and compounds from the store and computes everything.
     pub async fn load(store: &dyn Store, speed: WalkSpeed, circles: LifeCircles) -> Result<Self, ApiError> {
         let network = store.street_network().await?;
-        let nodes: Vec<LatLng> = network
-            .nodes
-            .iter()
-            .map(|[lon, lat]| LatLng::new(*lat, *lon))
-            .collect::<Result<_, _>>()
-            .map_err(|e| ApiError::internal_with(format!("a stored street node is not a position: {e}")))?;
-        let edges: Vec<WalkEdge> =
-            network.edges.iter().map(|e| WalkEdge { from: e.from, to: e.to, length_m: e.length_m }).collect();
-        let graph = WalkGraph::new(&nodes, &edges)
+        let (_, graph) = walk_graph(&network)
             .map_err(|e| ApiError::internal_with(format!("the stored street network is not a graph: {e}")))?;
         let snap = |lat: f64, lon: f64| LatLng::new(lat, lon).ok().and_then(|p| graph.nearest_node(p));
 

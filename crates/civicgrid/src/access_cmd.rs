@@ -96,15 +96,8 @@ fn measure(dir: &Path, radii_m: &[f64], threads: usize, out: &Path) -> anyhow::R
 fn export_demo(dir: &Path) -> anyhow::Result<()> {
     let bundle = civicgrid_demo::generate(civicgrid_demo::DEFAULT_SEED);
     let net = &bundle.streets;
-    let positions = net
-        .nodes
-        .iter()
-        .map(|&[lon, lat]| LatLng::new(lat, lon))
-        .collect::<Result<Vec<_>, _>>()
-        .context("a demo street node is not a valid position")?;
-    let edges: Vec<WalkEdge> =
-        net.edges.iter().map(|e| WalkEdge { from: e.from, to: e.to, length_m: e.length_m }).collect();
-    let graph = WalkGraph::new(&positions, &edges).context("could not build the demo's walking graph")?;
+    let (positions, graph) =
+        civicgrid_server::access::walk_graph(net).context("could not build the demo's walking graph")?;
     std::fs::create_dir_all(dir)?;
     let mut w = BufWriter::new(File::create(dir.join("nodes.csv"))?);
     writeln!(w, "id,lon,lat")?;
@@ -116,7 +109,7 @@ fn export_demo(dir: &Path) -> anyhow::Result<()> {
     // integer millimetres (pandana) then see exactly the lengths we do.
     let mut w = BufWriter::new(File::create(dir.join("edges.csv"))?);
     writeln!(w, "from,to,length_m")?;
-    for e in &edges {
+    for e in &net.edges {
         writeln!(w, "{},{},{:.3}", e.from, e.to, e.length_m)?;
     }
     w.flush()?;

@@ -3,6 +3,7 @@
 //! with its exports and the proposals for new sites; and one compound's
 //! sheet. Rendered from the same model as `GET /api/v1/access/*`.
 
+use super::cases::pairs;
 use super::pages::{respond_with, shell};
 use super::render::{PageError, Visitor};
 use crate::AppState;
@@ -16,24 +17,9 @@ use serde_json::{Value, json};
 /// Rows of the gap table on the page; the exports hold them all.
 const GAP_ROWS: usize = 300;
 
+/// The value of one query parameter.
 fn param(q: Option<&str>, name: &str) -> Option<String> {
-    q.unwrap_or_default()
-        .split('&')
-        .filter_map(|p| p.split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_owned())
-}
-
-fn scope_error(e: crate::error::ApiError) -> PageError {
-    match e.status {
-        StatusCode::BAD_REQUEST => PageError::bad_code(e.message),
-        StatusCode::FORBIDDEN => PageError::forbidden(),
-        StatusCode::NOT_FOUND => PageError::no_unit(),
-        _ => {
-            tracing::error!(error = %e.message, "accessibility page failed");
-            PageError::internal()
-        }
-    }
+    pairs(q).into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
 }
 
 /// `GET /access?unit=&category=`: a unit's 15-minute service circles.
@@ -42,11 +28,11 @@ pub async fn show(State(state): State<AppState>, visitor: Visitor, RawQuery(q): 
     let page = async {
         let me = visitor.caller.as_ref().ok_or_else(PageError::forbidden)?;
         let unit_param = param(q.as_deref(), "unit");
-        let within = crate::api::scope(&state, me, Permission::ViewOrg, unit_param.as_deref()).await.map_err(scope_error)?;
+        let within = crate::api::scope(&state, me, Permission::ViewOrg, unit_param.as_deref()).await?;
         let category = param(q.as_deref(), "category")
             .and_then(|c| c.parse::<FacilityCategory>().ok())
             .unwrap_or(FacilityCategory::Clinic);
-        let model = state.access.get(state.store.as_ref()).await.map_err(scope_error)?;
+        let model = state.access.get(state.store.as_ref()).await?;
         let by = within.level().child().unwrap_or(Level::Grid);
         let (units, whole) = model.units(&within, by);
         let mut rows = Vec::new();
@@ -89,7 +75,7 @@ pub async fn compound(State(state): State<AppState>, visitor: Visitor, Path(code
     let shell = shell(&state).await;
     let page = async {
         let me = visitor.caller.as_ref().ok_or_else(PageError::forbidden)?;
-        let model = state.access.get(state.store.as_ref()).await.map_err(scope_error)?;
+        let model = state.access.get(state.store.as_ref()).await?;
         let x = compound_in_scope(&model, me, &code).map_err(|_| PageError::no_page())?;
         let mut sheet = compound_sheet(&model, x);
         let grid: &UnitCode = &x.grid;

@@ -102,7 +102,7 @@ async fn row(state: &AppState, lang: Lang, names: &mut Names, c: &CaseRecord) ->
 }
 
 /// `?a=1&b=2&b=3` as pairs; repeated names (the state checkboxes) stay apart.
-fn pairs(query: Option<&str>) -> Vec<(String, String)> {
+pub(super) fn pairs(query: Option<&str>) -> Vec<(String, String)> {
     query
         .unwrap_or_default()
         .split('&')
@@ -200,15 +200,7 @@ pub async fn mine(State(state): State<AppState>, visitor: Visitor, RawQuery(q): 
 /// The unit a case page is about: a named one within the caller's
 /// `view_cases` scope, or their widest.
 async fn case_scope(state: &AppState, me: &Caller, named: Option<&str>) -> Result<UnitCode, PageError> {
-    crate::api::scope(state, me, Permission::ViewCases, named).await.map_err(|e| {
-        if e.status == StatusCode::BAD_REQUEST {
-            PageError::bad_code(e.message)
-        } else if e.status == StatusCode::FORBIDDEN {
-            PageError::forbidden()
-        } else {
-            PageError::no_unit()
-        }
-    })
+    Ok(crate::api::scope(state, me, Permission::ViewCases, named).await?)
 }
 
 /// The boundaries a map of `within` draws beneath its cases: the grids of a
@@ -329,10 +321,7 @@ pub async fn kpis(State(state): State<AppState>, visitor: Visitor, RawQuery(q): 
             Some(b) => b.parse::<Level>().ok().filter(|l| *l >= within.level()).unwrap_or(finest),
             None => finest,
         };
-        let table = casework::kpi_table(&state, &within, period, by, now).await.map_err(|e| {
-            tracing::error!(error = %e.message, "case indicators failed");
-            PageError::internal()
-        })?;
+        let table = casework::kpi_table(&state, &within, period, by, now).await?;
         let mut names = Names::default();
         let mut rows = Vec::new();
         for (code, k) in &table.units {

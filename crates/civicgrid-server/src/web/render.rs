@@ -266,6 +266,23 @@ impl From<StoreError> for PageError {
     }
 }
 
+/// An API answer turned into a page: the unit a page is about resolved by
+/// `api::scope` (bad code 400, not allowed 403, outside the scope 404), or a
+/// failure below, logged.
+impl From<crate::error::ApiError> for PageError {
+    fn from(e: crate::error::ApiError) -> Self {
+        match e.status {
+            StatusCode::BAD_REQUEST => PageError::bad_code(e.message),
+            StatusCode::FORBIDDEN => PageError::forbidden(),
+            StatusCode::NOT_FOUND => PageError::no_unit(),
+            _ => {
+                tracing::error!(error = %e.message, "a page failed");
+                PageError::internal()
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

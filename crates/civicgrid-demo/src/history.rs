@@ -111,6 +111,9 @@ pub struct History {
     patrol_weights: Vec<f64>,
     calendar: WorkCalendar,
     rules: &'static Rules,
+    /// The attachment id of the photo grid workers take when they fix
+    /// something on the spot (see [`crate::synthetic_photo`]).
+    photo: String,
 }
 
 fn person_name(rng: &mut impl Rng) -> String {
@@ -143,7 +146,7 @@ impl History {
     /// Plans `cases` cases over the [`DAYS`] days before `until` (China
     /// Standard Time) in the district of `bundle`; `None` when the bundle
     /// has no district or no grid with a boundary.
-    pub fn new(bundle: &DistrictBundle, seed: u64, cases: usize, until: Date) -> Option<History> {
+    pub fn new(bundle: &DistrictBundle, seed: u64, cases: usize, until: Date, photo: &str) -> Option<History> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x0068_6973_746f_7279);
         let calendar = WorkCalendar::china();
         let offset = calendar.offset();
@@ -267,6 +270,7 @@ impl History {
             patrol_weights,
             calendar,
             rules,
+            photo: photo.to_owned(),
         })
     }
 
@@ -562,8 +566,8 @@ impl<'h> Story<'h> {
         // A grid worker fixes what the catalogue allows on the spot, with a photo.
         if source == Source::Patrol && category.self_handle && self.rng.random_bool(0.75) {
             let at = self.last() + SignedDuration::from_mins(self.rng.random_range(5..90));
-            let photo = format!("synthetic-{:016x}", self.rng.random::<u64>());
-            self.push_with(at, reporter.clone(), EventKind::SelfHandle { category: code }, "已现场处置", vec![photo])?;
+            let photo = vec![h.photo.clone()];
+            self.push_with(at, reporter.clone(), EventKind::SelfHandle { category: code }, "已现场处置", photo)?;
             return Ok(());
         }
         let operator = h.operator(&mut self.rng);
@@ -766,7 +770,8 @@ mod tests {
     use std::collections::BTreeSet;
 
     fn history(n: usize) -> History {
-        History::new(&crate::generate(crate::DEFAULT_SEED), 7, n, date(2026, 11, 1)).expect("the demo has grids")
+        History::new(&crate::generate(crate::DEFAULT_SEED), 7, n, date(2026, 11, 1), "photo")
+            .expect("the demo has grids")
     }
 
     #[test]
@@ -820,7 +825,8 @@ mod tests {
         let forwards: Vec<_> = (0..50).map(|i| h.case(i).expect("case")).collect();
         let backwards: Vec<_> = (0..50).rev().map(|i| h.case(i).expect("case")).collect();
         assert!(forwards.iter().eq(backwards.iter().rev()));
-        let other = History::new(&crate::generate(crate::DEFAULT_SEED), 8, 500, date(2026, 11, 1)).expect("grids");
+        let other =
+            History::new(&crate::generate(crate::DEFAULT_SEED), 8, 500, date(2026, 11, 1), "photo").expect("grids");
         assert_ne!(other.case(0).expect("case").events, forwards[0].events);
     }
 }

@@ -23,6 +23,30 @@ use rand::seq::{IndexedRandom, SliceRandom};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+/// The photo the synthetic grid workers take of what they fixed on the spot:
+/// a drawn street scene (kerb, pavement, a bin), not a picture of anything
+/// real, as a PNG. The demo history stores it once and every on-the-spot
+/// case shows it.
+pub fn synthetic_photo() -> Vec<u8> {
+    let (w, h) = (480, 320);
+    let img = image::RgbImage::from_fn(w, h, |x, y| {
+        let sky = [150 + (y * 60 / h) as u8, 190 + (y * 40 / h) as u8, 235];
+        let pavement = if (x / 40 + y / 40) % 2 == 0 { [196, 190, 180] } else { [182, 176, 166] };
+        let bin = (300..360).contains(&x) && (150..250).contains(&y);
+        image::Rgb(match y {
+            _ if bin && y < 162 => [20, 110, 60],
+            _ if bin => [34, 139, 80],
+            0..140 => sky,
+            140..160 => [120, 120, 120],
+            _ => pavement,
+        })
+    });
+    let mut png = std::io::Cursor::new(Vec::new());
+    // Writing an in-memory RGB image as PNG cannot fail.
+    let _ = img.write_to(&mut png, image::ImageFormat::Png);
+    png.into_inner()
+}
+
 /// The article's figures that the demo reproduces exactly.
 pub mod scale {
     pub const COMMUNITIES: usize = 16;

@@ -120,16 +120,68 @@ pub fn compute<'a>(
     cal: &WorkCalendar,
     catalogue: &Catalogue,
 ) -> KpiReport {
-    let mut report = KpiReport::default();
-    let mut samples: BTreeMap<UnitCode, BTreeMap<Step, Vec<i64>>> = BTreeMap::new();
-    let mut ratings: BTreeMap<UnitCode, Vec<u8>> = BTreeMap::new();
+    let mut tally = Tally::new(period, &[level], now, cal, catalogue);
     for events in histories {
+        tally.add(events);
+    }
+    tally.finish()
+}
+
+/// The indicators gathered one history at a time, so a year of a district
+/// never has to be in memory at once: each history is replayed, counted and
+/// dropped, leaving only counts and step-time samples behind. A case counts
+/// for its grid's ancestor at each of `levels`.
+#[derive(Debug)]
+pub struct Tally<'c> {
+    period: Period,
+    levels: Vec<Level>,
+    now: Timestamp,
+    cal: &'c WorkCalendar,
+    catalogue: &'c Catalogue,
+    report: KpiReport,
+    samples: BTreeMap<UnitCode, BTreeMap<Step, Vec<i64>>>,
+    ratings: BTreeMap<UnitCode, Vec<u8>>,
+}
+
+impl<'c> Tally<'c> {
+    pub fn new(
+        period: Period,
+        levels: &[Level],
+        now: Timestamp,
+        cal: &'c WorkCalendar,
+        catalogue: &'c Catalogue,
+    ) -> Self {
+        let mut levels = levels.to_vec();
+        levels.sort_unstable();
+        levels.dedup();
+        Tally {
+            period,
+            levels,
+            now,
+            cal,
+            catalogue,
+            report: KpiReport::default(),
+            samples: BTreeMap::new(),
+            ratings: BTreeMap::new(),
+        }
+    }
+
+    /// Counts one case's history; a history the workflow refuses is counted
+    /// as invalid.
+    pub fn add(&mut self, events: &[CaseEvent]) {
         let Ok(view) = CaseView::replay(events) else {
-            report.invalid_histories += 1;
-            continue;
+            self.report.invalid_histories += 1;
+            return;
         };
-        let unit = view.grid.at_level(level).unwrap_or_else(|| view.grid.clone());
-        let kpi = report.units.entry(unit.clone()).or_default();
+        for i in 0..self.levels.len() {
+            let unit = view.grid.at_level(self.levels[i]).unwrap_or_else(|| view.grid.clone());
+            self.count(&view, unit);
+        }
+    }
+
+    fn count(&mut self, view: &CaseView, unit: UnitCode) {
+        let (period, cal, catalogue) = (self.period, self.cal, self.catalogue);
+        let kpi = self.report.units.entry(unit.clone()).or_default();
         if period.contains(view.reported_at) {
             kpi.reported += 1;
             *kpi.by_source.entry(view.source).or_default() += 1;
@@ -150,7 +202,7 @@ pub fn compute<'a>(
                 _ => {}
             }
             if let Some(t) = step.working_time(cal) {
-                samples.entry(unit.clone()).or_default().entry(step.step).or_default().push(t.as_secs());
+                self.samples.entry(unit.clone()).or_default().entry(step.step).or_default().push(t.as_secs());
             }
         }
         if view.closed_at.is_some_and(|t| period.contains(t)) {
@@ -164,23 +216,29 @@ pub fn compute<'a>(
             kpi.rework.count(view.counts.returns + view.counts.reopenings > 0);
             kpi.self_handled.count(view.self_handled);
             if let Some(s) = view.satisfaction {
-                ratings.entry(unit.clone()).or_default().push(s);
+                self.ratings.entry(unit).or_default().push(s);
             }
         }
-        if view.state.is_open() && view.is_overdue(now, cal, catalogue) {
+        if view.state.is_open() && view.is_overdue(self.now, cal, catalogue) {
             kpi.overdue_now += 1;
         }
     }
-    for (unit, kpi) in &mut report.units {
-        if let Some(by_step) = samples.remove(unit) {
-            kpi.step_times = by_step.into_iter().map(|(step, secs)| (step, StepTimes::from_samples(secs))).collect();
+
+    /// The indicators of every unit met, with step times and satisfaction
+    /// worked out from the samples.
+    pub fn finish(mut self) -> KpiReport {
+        for (unit, kpi) in &mut self.report.units {
+            if let Some(by_step) = self.samples.remove(unit) {
+                kpi.step_times =
+                    by_step.into_iter().map(|(step, secs)| (step, StepTimes::from_samples(secs))).collect();
+            }
+            if let Some(r) = self.ratings.remove(unit) {
+                kpi.evaluated = u32::try_from(r.len()).unwrap_or(u32::MAX);
+                kpi.satisfaction_mean = Some(r.iter().map(|s| f64::from(*s)).sum::<f64>() / r.len() as f64);
+            }
         }
-        if let Some(r) = ratings.remove(unit) {
-            kpi.evaluated = u32::try_from(r.len()).unwrap_or(u32::MAX);
-            kpi.satisfaction_mean = Some(r.iter().map(|s| f64::from(*s)).sum::<f64>() / r.len() as f64);
-        }
+        self.report
     }
-    report
 }
 
 #[cfg(test)]
@@ -310,6 +368,16 @@ mod tests {
             compute(histories, week, Level::Street, cst(t), &cal, &catalogue).units[&unit("610304003")].overdue_now
         };
         assert_eq!((at("09-29T15:20"), at("09-29T15:21")), (0, 1));
+
+        // One pass over the histories for two levels gives both reports.
+        let mut both = Tally::new(week, &[Level::Street, Level::Community], now, &cal, &catalogue);
+        histories.iter().for_each(|h| both.add(h));
+        let both = both.finish();
+        assert_eq!(both.invalid_histories, 1);
+        for (code, k) in r.units.iter().chain(&street.units) {
+            assert_eq!(&both.units[code], k, "{code}");
+        }
+        assert_eq!(both.units.len(), r.units.len() + street.units.len());
     }
 
     #[test]

@@ -67,7 +67,12 @@ pub fn to_record(seq: i64, e: &CaseEvent) -> Result<CaseEventRecord, ApiError> {
 }
 
 pub fn from_record(r: &CaseEventRecord) -> Result<CaseEvent, StoreError> {
-    serde_json::from_value(r.data.clone()).map_err(|e| StoreError::Corrupt(format!("case event {}: {e}", r.seq)))
+    into_event(r.clone())
+}
+
+/// [`from_record`] for a record no longer needed.
+pub fn into_event(r: CaseEventRecord) -> Result<CaseEvent, StoreError> {
+    serde_json::from_value(r.data).map_err(|e| StoreError::Corrupt(format!("case event {}: {e}", r.seq)))
 }
 
 pub async fn history(state: &AppState, id: i64) -> Result<Vec<CaseEvent>, ApiError> {
@@ -152,6 +157,51 @@ pub struct KpiTable {
     pub invalid_histories: u32,
 }
 
+/// Cases read per page when the indicators go through a unit's history.
+pub const HISTORY_PAGE: u32 = 2_000;
+
+/// The indicators of the cases within `within` over `period`, for each unit
+/// at each of `levels`. The histories are read a page of cases at a time
+/// while the page before is replayed and counted on a blocking thread, so a
+/// district's year is never in memory at once and the runtime's workers stay
+/// free.
+pub async fn indicators(
+    store: std::sync::Arc<dyn civicgrid_store::Store>,
+    calendar: &WorkCalendar,
+    within: &UnitCode,
+    period: Period,
+    levels: &[Level],
+    now: Timestamp,
+) -> Result<kpi::KpiReport, StoreError> {
+    let (pages, mut receive) = tokio::sync::mpsc::channel::<Vec<(i64, Vec<CaseEventRecord>)>>(2);
+    let (calendar, levels) = (calendar.clone(), levels.to_vec());
+    let tally = tokio::task::spawn_blocking(move || -> Result<kpi::KpiReport, StoreError> {
+        let mut tally = kpi::Tally::new(period, &levels, now, &calendar, &rules().catalogue);
+        while let Some(page) = receive.blocking_recv() {
+            for (_, records) in page {
+                let events = records.into_iter().map(into_event).collect::<Result<Vec<_>, _>>()?;
+                tally.add(&events);
+            }
+        }
+        Ok(tally.finish())
+    });
+    let mut after = 0;
+    loop {
+        let page = store.case_histories(within, period.to, after, HISTORY_PAGE).await?;
+        let Some((last, _)) = page.last() else { break };
+        after = *last;
+        let full = page.len() == HISTORY_PAGE as usize;
+        if pages.send(page).await.is_err() || !full {
+            break; // the tally stopped on a corrupt event; its error follows
+        }
+    }
+    drop(pages);
+    tally.await.map_err(|e| StoreError::Corrupt(format!("indicators: {e}")))?
+}
+
+/// The indicator table of `within` by the units at level `by`, with a total
+/// row for `within` itself: every unit of the scope has a row, those without
+/// cases too.
 pub async fn kpi_table(
     state: &AppState,
     within: &UnitCode,
@@ -159,24 +209,13 @@ pub async fn kpi_table(
     by: Level,
     now: Timestamp,
 ) -> Result<KpiTable, ApiError> {
-    let records = state.store.case_histories(within, period.to).await?;
-    let histories = records
-        .iter()
-        .map(|h| h.iter().map(from_record).collect::<Result<Vec<_>, _>>())
-        .collect::<Result<Vec<_>, _>>()?;
-    let cal = &state.cases.calendar;
-    let cat = &rules().catalogue;
-    let report = kpi::compute(histories.iter().map(Vec::as_slice), period, by, now, cal, cat);
-    let mut whole = kpi::compute(histories.iter().map(Vec::as_slice), period, within.level(), now, cal, cat);
-    // Every unit of the scope has a row, those without cases too.
+    let levels = [by, within.level()];
+    let report = indicators(state.store.clone(), &state.cases.calendar, within, period, &levels, now).await?;
+    let total = report.units.get(within).cloned().unwrap_or_default();
     let mut units: std::collections::BTreeMap<UnitCode, UnitKpi> =
         state.store.units(by, Some(within)).await?.into_iter().map(|u| (u.code, UnitKpi::default())).collect();
-    units.extend(report.units.into_iter().filter(|(code, _)| within.contains(code)));
-    Ok(KpiTable {
-        units: units.into_iter().collect(),
-        total: whole.units.remove(within).unwrap_or_default(),
-        invalid_histories: report.invalid_histories,
-    })
+    units.extend(report.units.into_iter().filter(|(code, _)| within.contains(code) && code.level() == by));
+    Ok(KpiTable { units: units.into_iter().collect(), total, invalid_histories: report.invalid_histories })
 }
 
 /// Where the case's category routes it: the handler's unit over its grid.

@@ -214,9 +214,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Open cases whose `escalate_at` passed before `now` and that have not
     /// been escalated for that time, oldest first.
     async fn due_escalations(&self, now: Timestamp, limit: u32) -> Result<Vec<CaseRecord>>;
-    /// The event histories of every case within a unit created before a time,
-    /// for indicators.
-    async fn case_histories(&self, within: &UnitCode, created_before: Timestamp) -> Result<Vec<Vec<CaseEventRecord>>>;
+    /// The event histories of the next `limit` cases within a unit created
+    /// before a time, in id order after the case `after` (0 to start), each
+    /// with its case id: the indicators page through a year with these.
+    async fn case_histories(
+        &self,
+        within: &UnitCode,
+        created_before: Timestamp,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<(i64, Vec<CaseEventRecord>)>>;
     /// Writes cases with their whole histories (a synthetic year, a migration
     /// from another system) in one transaction with one audit entry: all of
     /// them or none. Each is numbered by the day of its first event, after the

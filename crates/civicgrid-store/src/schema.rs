@@ -526,3 +526,30 @@ where
     qb.push(" OFFSET ");
     qb.push_bind(i64::from(q.offset));
 }
+
+/// The events of the next `limit` cases of `within` created before `before`
+/// with ids above `after`, by case and seq; the same text on both backends.
+pub(crate) fn histories_query<'a, DB: Database>(
+    within: &UnitCode,
+    before: jiff::Timestamp,
+    after: i64,
+    limit: u32,
+) -> QueryBuilder<'a, DB>
+where
+    String: Encode<'a, DB> + Type<DB>,
+    i64: Encode<'a, DB> + Type<DB>,
+{
+    let mut qb = QueryBuilder::new(format!(
+        "SELECT * FROM case_events WHERE case_id IN (SELECT id FROM cases WHERE {} = ",
+        level_col(within.level())
+    ));
+    qb.push_bind(within.as_str().to_owned());
+    qb.push(" AND created_at < ");
+    qb.push_bind(crate::stored::ts_text(before));
+    qb.push(" AND id > ");
+    qb.push_bind(after);
+    qb.push(" ORDER BY id LIMIT ");
+    qb.push_bind(i64::from(limit.clamp(1, 100_000)));
+    qb.push(") ORDER BY case_id, seq");
+    qb
+}

@@ -224,6 +224,20 @@ pub(crate) fn case_from_row(r: &impl Columns) -> Result<CaseRecord> {
     })
 }
 
+/// Rows of [`crate::schema::histories_query`] as one history per case.
+pub(crate) fn group_histories(rows: &[impl Columns]) -> Result<Vec<(i64, Vec<CaseEventRecord>)>> {
+    let mut out: Vec<(i64, Vec<CaseEventRecord>)> = Vec::new();
+    for r in rows {
+        let case_id = r.int("case_id")?;
+        let event = event_from_row(r)?;
+        match out.last_mut() {
+            Some((id, h)) if *id == case_id => h.push(event),
+            _ => out.push((case_id, vec![event])),
+        }
+    }
+    Ok(out)
+}
+
 pub(crate) fn event_from_row(r: &impl Columns) -> Result<CaseEventRecord> {
     let corrupt = |e: serde_json::Error| StoreError::Corrupt(format!("case event: {e}"));
     Ok(CaseEventRecord {

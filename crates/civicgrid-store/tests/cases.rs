@@ -183,6 +183,43 @@ async fn inboxes_filter_by_unit_state_overdue_and_distance(db: TestDb) {
     assert_eq!(near.items.len(), 2, "within 15 m and still open: 案0 and 案1, not the closed 案2");
 }
 
+/// The indicators page through a unit's histories: every case once, in id
+/// order, each with all its events in seq order, and only those created
+/// before the end of the period.
+async fn histories_come_a_page_of_cases_at_a_time(db: TestDb) {
+    let store = db.loaded().await;
+    let t0: Timestamp = "2026-03-02T01:00:00Z".parse().unwrap();
+    let mut ids = Vec::new();
+    for i in 0..5_i64 {
+        let at = t0 + SignedDuration::from_hours(i);
+        let (new, first, by) = (new_case(&format!("案{i}"), 34.005), event(1, "report", at), tester());
+        let c = store.file_case(&new, &first, &summary("filed", None), None, &by).await.unwrap().item;
+        for seq in 2..=(i + 1) {
+            let e = event(seq, "note", at + SignedDuration::from_mins(seq));
+            store.append_case_event(c.id, &e, &summary("filed", None), None, &tester()).await.unwrap();
+        }
+        ids.push(c.id);
+    }
+    let street = code("610304003");
+    let before = t0 + SignedDuration::from_hours(4); // the fifth case is later
+    let mut seen = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = store.case_histories(&street, before, after, 2).await.unwrap();
+        assert!(page.len() <= 2);
+        let Some((last, _)) = page.last() else { break };
+        after = *last;
+        for (id, events) in page {
+            let seqs: Vec<i64> = events.iter().map(|e| e.seq).collect();
+            let n = ids.iter().position(|i| *i == id).unwrap() as i64 + 1;
+            assert_eq!(seqs, (1..=n).collect::<Vec<_>>(), "case {id}");
+            seen.push(id);
+        }
+    }
+    assert_eq!(seen, ids[..4]);
+    assert!(store.case_histories(&code("610304003002"), before, 0, 10).await.unwrap().is_empty(), "another community");
+}
+
 /// Two nodes on one database act at the same moment: filings get numbers of
 /// their own, a retried filing reaches one case, of two steps on the same
 /// version one lands and the other is told to reload, and the audit chain
@@ -247,5 +284,6 @@ on_each_backend!(
     a_case_is_filed_once_and_its_history_only_grows,
     the_clock_escalates_each_deadline_once,
     inboxes_filter_by_unit_state_overdue_and_distance,
+    histories_come_a_page_of_cases_at_a_time,
     two_nodes_acting_at_once_never_write_over_each_other,
 );

@@ -49,10 +49,6 @@ pub enum What {
         /// The sqlite3 shell to run the SQL baseline with.
         #[arg(long, default_value = "sqlite3")]
         sqlite3: String,
-        /// Load the whole district's histories in one call, as the API does,
-        /// instead of one community at a time (needs about 5 KB of memory per event).
-        #[arg(long)]
-        at_once: bool,
     },
     /// All of the above but `kpi`, which needs a database made beforehand.
     All,
@@ -66,7 +62,7 @@ pub async fn run(what: What) -> anyhow::Result<()> {
         What::Startup => startup().await,
         What::Access { requests } => access(requests).await,
         What::Cases { clients, seconds, history } => cases::filing(clients, seconds, history).await,
-        What::Kpi { db, sqlite3, at_once } => cases::indicators(&db, &sqlite3, at_once).await,
+        What::Kpi { db, sqlite3 } => cases::indicators(&db, &sqlite3).await,
         What::All => {
             access(20_000).await?;
             locate(200_000)?;

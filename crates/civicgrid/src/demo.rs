@@ -5,6 +5,7 @@ use anyhow::Context;
 use civicgrid_demo::history::History;
 use civicgrid_domain::case::EventKind;
 use civicgrid_server::casework::{self, CaseSettings};
+use civicgrid_store::attachments::AttachmentStore;
 use civicgrid_store::{Actor, ImportedCase, NewCase, Store};
 use indicatif::{ProgressBar, ProgressStyle};
 use jiff::Timestamp;
@@ -98,13 +99,18 @@ fn imported(c: civicgrid_demo::history::SyntheticCase, settings: &CaseSettings) 
 /// (cases written, cases in all).
 pub async fn write_history(
     store: &dyn Store,
+    files: &AttachmentStore,
     seed: u64,
     cases: usize,
     until: Date,
     progress: &(dyn Fn(u64, u64) + Send + Sync),
 ) -> anyhow::Result<HistoryWritten> {
+    let by = Actor::system("demo history");
+    let photo = files.put(&civicgrid_demo::synthetic_photo()).context("could not store the synthetic photo")?;
+    store.record_attachment(&photo, &by).await?;
     let bundle = civicgrid_demo::generate(seed);
-    let history = Arc::new(History::new(&bundle, seed, cases, until).context("the demo district has no grids")?);
+    let history =
+        Arc::new(History::new(&bundle, seed, cases, until, &photo.id).context("the demo district has no grids")?);
     drop(bundle);
     let (from, to) = history.period();
     let make = |range: Range<usize>| {
@@ -119,7 +125,6 @@ pub async fn write_history(
                 .collect::<anyhow::Result<Vec<_>>>()
         })
     };
-    let by = Actor::system("demo history");
     let mut events = 0;
     let mut start = 0;
     let mut pending = (cases > 0).then(|| make(0..HISTORY_BATCH.min(cases)));
@@ -146,7 +151,13 @@ pub async fn write_history(
 pub const HISTORY_SETTING: &str = "demo_history";
 
 /// [`write_history`] with a progress bar and a line of figures.
-pub async fn history(store: &dyn Store, seed: u64, cases: usize, until: Date) -> anyhow::Result<()> {
+pub async fn history(
+    store: &dyn Store,
+    files: &AttachmentStore,
+    seed: u64,
+    cases: usize,
+    until: Date,
+) -> anyhow::Result<()> {
     let started = Instant::now();
     let bar = ProgressBar::new(cases as u64);
     bar.set_style(
@@ -156,7 +167,7 @@ pub async fn history(store: &dyn Store, seed: u64, cases: usize, until: Date) ->
     );
     bar.set_message("case history (synthetic)");
     let progress = |done: u64, _: u64| bar.set_position(done);
-    let w = write_history(store, seed, cases, until, &progress).await?;
+    let w = write_history(store, files, seed, cases, until, &progress).await?;
     bar.finish();
     let took = started.elapsed().as_secs_f64();
     tracing::info!(seconds = took, cases, "case history written");
@@ -178,8 +189,8 @@ fn cst(t: Timestamp) -> String {
 mod tests {
     #![allow(clippy::unwrap_used, reason = "tests fail loudly on the first surprise")]
     use super::*;
-    use civicgrid_domain::kpi::{self, Period};
-    use civicgrid_domain::{CaseView, Level, UnitCode, WorkCalendar};
+    use civicgrid_domain::kpi::Period;
+    use civicgrid_domain::{Level, UnitCode, WorkCalendar};
     use civicgrid_store::{CaseQuery, ChainCheck, KeyRing};
     use std::collections::BTreeSet;
 
@@ -189,7 +200,9 @@ mod tests {
         let seed = civicgrid_demo::DEFAULT_SEED;
         load(store.as_ref(), seed, false).await.unwrap();
         let until = jiff::civil::date(2026, 11, 1);
-        let w = write_history(store.as_ref(), seed, 2000, until, &|_, _| {}).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let files = AttachmentStore::open(dir.path()).unwrap();
+        let w = write_history(store.as_ref(), &files, seed, 2000, until, &|_, _| {}).await.unwrap();
         assert_eq!(w.cases, 2000);
 
         // Read back as the server reads: rows, events, replay, and the same summary.
@@ -215,21 +228,20 @@ mod tests {
         }
         assert_eq!(numbers.len(), 2000, "numbers are unique");
 
+        // On-the-spot fixes show the one synthetic photo, which is on disk.
+        let photo = files.put(&civicgrid_demo::synthetic_photo()).unwrap();
+        assert!(!photo.created, "written with the history");
+        let showing = store.cases_showing(&photo.id).await.unwrap();
+        assert!(showing.len() > 20, "{} self-handled cases show it", showing.len());
+        assert!(showing.iter().all(|c| c.source == "patrol"));
+        files.read(&photo.id, civicgrid_store::attachments::Variant::Thumbnail).unwrap();
+
         // The indicators over the year are those of a working district.
-        let records = store.case_histories(&district, w.to).await.unwrap();
-        let histories: Vec<Vec<_>> =
-            records.iter().map(|h| h.iter().map(casework::from_record).collect::<Result<_, _>>().unwrap()).collect();
-        assert!(histories.iter().all(|h| CaseView::replay(h).is_ok()));
-        let catalogue = &casework::rules().catalogue;
         let period = Period { from: w.from, to: w.to };
-        let report = kpi::compute(
-            histories.iter().map(Vec::as_slice),
-            period,
-            Level::Street,
-            w.to,
-            &WorkCalendar::china(),
-            catalogue,
-        );
+        let report =
+            casework::indicators(store.clone(), &WorkCalendar::china(), &district, period, &[Level::Street], w.to)
+                .await
+                .unwrap();
         assert_eq!(report.invalid_histories, 0);
         assert_eq!(report.units.len(), 2, "both streets");
         let reported: u32 = report.units.values().map(|k| k.reported).sum();

@@ -11,6 +11,7 @@ mod demo;
 mod import_cmd;
 
 use anyhow::Context;
+use civicgrid_store::attachments::AttachmentStore;
 use civicgrid_store::{Actor, ChainCheck, KeyRing, Store};
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
@@ -57,6 +58,17 @@ impl Db {
             }
             None => Ok(KeyRing::ephemeral()),
         }
+    }
+
+    /// The photo directory: `explicit`, or the database path with `.files`
+    /// appended; none for a database in memory.
+    pub(crate) fn attachments(&self, explicit: Option<PathBuf>) -> anyhow::Result<Option<AttachmentStore>> {
+        let Some(dir) = explicit.or_else(|| self.key_path().map(|k| k.with_extension("files"))) else {
+            return Ok(None);
+        };
+        let files = AttachmentStore::open(&dir)
+            .with_context(|| format!("could not use the attachment directory {}", dir.display()))?;
+        Ok(Some(files))
     }
 
     pub(crate) async fn open(&self) -> anyhow::Result<Arc<dyn Store>> {
@@ -121,6 +133,10 @@ enum Command {
         /// The day after the synthetic year (China Standard Time); today by default.
         #[arg(long, value_name = "YYYY-MM-DD", requires = "history")]
         history_until: Option<jiff::civil::Date>,
+        /// Directory for photos (the history's on-the-spot photo goes there);
+        /// the database path with `.files` appended by default, as for `serve`.
+        #[arg(long, env = "CIVICGRID_ATTACHMENTS")]
+        attachments: Option<PathBuf>,
     },
     /// Manage user accounts.
     User {
@@ -258,10 +274,7 @@ async fn main() -> anyhow::Result<()> {
                 None => civicgrid_domain::LifeCircles::standard(),
             };
             state = state.with_access(speed, circles);
-            let files = attachments.or_else(|| db.key_path().map(|k| k.with_extension("files")));
-            if let Some(dir) = files {
-                let files = civicgrid_store::attachments::AttachmentStore::open(&dir)
-                    .with_context(|| format!("could not use the attachment directory {}", dir.display()))?;
+            if let Some(files) = db.attachments(attachments)? {
                 state = state.with_attachments(files);
             }
             let listener =
@@ -272,7 +285,7 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!(%local, database = %db.database, "serving");
             civicgrid_server::serve(listener, state, shutdown_signal()).await.context("server failed")?;
         }
-        Command::Demo { db, seed, history, history_until } => {
+        Command::Demo { db, seed, history, history_until, attachments } => {
             let store = db.open().await?;
             if store.is_empty().await? {
                 demo::load(store.as_ref(), seed, true).await?;
@@ -284,7 +297,10 @@ async fn main() -> anyhow::Result<()> {
             if let Some(cases) = history {
                 let until =
                     history_until.unwrap_or_else(|| jiff::tz::offset(8).to_datetime(jiff::Timestamp::now()).date());
-                demo::history(store.as_ref(), seed, cases, until).await?;
+                let files = db
+                    .attachments(attachments)?
+                    .context("a synthetic year needs a photo directory: --attachments DIR")?;
+                demo::history(store.as_ref(), &files, seed, cases, until).await?;
             }
         }
         Command::User { what } => accounts::run(what).await?,

@@ -837,8 +837,14 @@ impl Store for PgStore {
         self.escalations_due(now, limit).await
     }
 
-    async fn case_histories(&self, within: &UnitCode, created_before: Timestamp) -> Result<Vec<Vec<CaseEventRecord>>> {
-        self.histories(within, created_before).await
+    async fn case_histories(
+        &self,
+        within: &UnitCode,
+        created_before: Timestamp,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<(i64, Vec<CaseEventRecord>)>> {
+        self.histories(within, created_before, after, limit).await
     }
 
     async fn import_cases(&self, cases: &[ImportedCase], progress: Progress<'_>, by: &Actor) -> Result<()> {

@@ -303,28 +303,13 @@ impl SqliteStore {
         &self,
         within: &civicgrid_domain::UnitCode,
         before: jiff::Timestamp,
-    ) -> Result<Vec<Vec<CaseEventRecord>>> {
-        let rows = sqlx::query(&format!(
-            "SELECT e.* FROM case_events e JOIN cases c ON c.id = e.case_id \
-             WHERE c.{} = ? AND c.created_at < ? ORDER BY e.case_id, e.seq",
-            crate::schema::level_col(within.level())
-        ))
-        .bind(within.as_str())
-        .bind(ts_text(before))
-        .fetch_all(&self.pool)
-        .await?;
-        let mut out: Vec<Vec<CaseEventRecord>> = Vec::new();
-        let mut last = None;
-        for r in &rows {
-            let case_id: i64 = r.try_get("case_id")?;
-            if last != Some(case_id) {
-                out.push(Vec::new());
-                last = Some(case_id);
-            }
-            if let Some(h) = out.last_mut() {
-                h.push(event_from_row(r)?);
-            }
-        }
-        Ok(out)
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<(i64, Vec<CaseEventRecord>)>> {
+        let rows = crate::schema::histories_query::<Sqlite>(within, before, after, limit)
+            .build()
+            .fetch_all(&self.pool)
+            .await?;
+        crate::stored::group_histories(&rows)
     }
 }

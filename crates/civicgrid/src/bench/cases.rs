@@ -6,7 +6,7 @@ use super::{percentile, start_server, tempdir};
 use crate::Db;
 use crate::demo::{HISTORY_SETTING, write_history};
 use anyhow::Context;
-use civicgrid_domain::kpi::{self, KpiReport, Period};
+use civicgrid_domain::kpi::{KpiReport, Period};
 use civicgrid_domain::{Level, UnitCode, WorkCalendar};
 use civicgrid_server::casework;
 use civicgrid_store::{Actor, CaseQuery};
@@ -115,7 +115,8 @@ pub async fn filing(clients: usize, seconds: u64, history: usize) -> anyhow::Res
     store.set_setting("demo_seed", &seed.to_string(), &system).await?;
     let t = Instant::now();
     let until = jiff::tz::offset(8).to_datetime(Timestamp::now()).date();
-    let written = write_history(store.as_ref(), seed, history, until, &|_, _| {}).await?;
+    let files = db.attachments(None)?.context("photo directory")?;
+    let written = write_history(store.as_ref(), &files, seed, history, until, &|_, _| {}).await?;
     let history_secs = t.elapsed().as_secs_f64();
     crate::accounts::ensure_demo_accounts_quietly(store.as_ref(), crate::accounts::DEMO_PASSWORD).await?;
     let operator = store.user_by_name("demo-operator").await?.context("demo-operator")?;
@@ -320,13 +321,10 @@ fn ours_as_sql(report: &KpiReport) -> SqlAnswers {
     answers
 }
 
-/// Loads the histories of a year of cases and computes the indicators by
-/// community with the domain, then runs the SQL baseline in the sqlite3 shell.
-/// The histories are loaded one community at a time, each computed on its
-/// own (a community's indicators depend on its cases only), or with
-/// `at_once` for the whole district in one call as `GET /api/v1/kpis` does,
-/// which holds every event of the year in memory at once.
-pub async fn indicators(db: &Db, sqlite3: &str, at_once: bool) -> anyhow::Result<()> {
+/// Computes the indicators of a year of cases by community, as
+/// `GET /api/v1/kpis` does (pages of histories replayed and counted while the
+/// next page loads), then runs the SQL baseline in the sqlite3 shell.
+pub async fn indicators(db: &Db, sqlite3: &str) -> anyhow::Result<()> {
     let store = db.open().await?;
     let note = store
         .setting(HISTORY_SETTING)
@@ -339,42 +337,14 @@ pub async fn indicators(db: &Db, sqlite3: &str, at_once: bool) -> anyhow::Result
     let period = Period { from: time("from")?, to: time("to")? };
     let district = store.units(Level::District, None).await?.into_iter().next().context("no district")?.code;
     let now = Timestamp::now();
-    let (cal, catalogue) = (WorkCalendar::china(), &casework::rules().catalogue);
-
-    let slices = if at_once {
-        vec![district.clone()]
-    } else {
-        store.units(Level::Community, Some(&district)).await?.into_iter().map(|u| u.code).collect()
-    };
-    let mut report = KpiReport::default();
-    let (mut load, mut convert, mut compute, mut cases, mut events) = (0.0, 0.0, 0.0, 0, 0);
-    for unit in &slices {
-        let t = Instant::now();
-        let records = store.case_histories(unit, period.to).await?;
-        load += t.elapsed().as_secs_f64();
-        let t = Instant::now();
-        let histories = records
-            .iter()
-            .map(|h| h.iter().map(casework::from_record).collect::<Result<Vec<_>, _>>())
-            .collect::<Result<Vec<_>, _>>()?;
-        events += records.iter().map(Vec::len).sum::<usize>();
-        drop(records);
-        convert += t.elapsed().as_secs_f64();
-        let t = Instant::now();
-        let part = kpi::compute(histories.iter().map(Vec::as_slice), period, Level::Community, now, &cal, catalogue);
-        compute += t.elapsed().as_secs_f64();
-        cases += histories.len();
-        report.invalid_histories += part.invalid_histories;
-        report.units.extend(part.units);
-    }
+    let cal = WorkCalendar::china();
+    let t = Instant::now();
+    let levels = [Level::Community, Level::District];
+    let mut report = casework::indicators(store.clone(), &cal, &district, period, &levels, now).await?;
+    let ours = t.elapsed().as_secs_f64();
     let peak = peak_rss_mib();
+    let whole = report.units.remove(&district).unwrap_or_default();
     drop(store);
-    let ours = load + convert + compute;
-    let how = if at_once {
-        "one call for the district, as GET /api/v1/kpis".to_owned()
-    } else {
-        format!("one call per community ({})", slices.len())
-    };
 
     let param = |name: &str, t: Timestamp| format!(".parameter set @{name} '{t:.6}'");
     let path = db.database.strip_prefix("sqlite://").unwrap_or(&db.database);
@@ -413,26 +383,26 @@ pub async fn indicators(db: &Db, sqlite3: &str, at_once: bool) -> anyhow::Result
     mine.retain(|_, v| v != "0");
     let agree = means_agree && mine == theirs_counts;
 
-    let sum = |f: &dyn Fn(&civicgrid_domain::UnitKpi) -> u32| report.units.values().map(f).sum::<u32>();
-    let rate = |num: u32, den: u32| if den == 0 { 0.0 } else { 100.0 * f64::from(num) / f64::from(den) };
-    let (closed, on_time) = (sum(&|k| k.on_time_closure.den), sum(&|k| k.on_time_closure.num));
+    let pct = |r: civicgrid_domain::Ratio| 100.0 * r.value().unwrap_or(0.0);
     println!(
-        "kpi: {cases} cases ({events} events) of district {district} reported {} to {}, by community ({} units)",
+        "kpi: {} cases of district {district} reported {} to {}, by community ({} units)",
+        whole.reported,
         period.from,
         period.to,
         report.units.len()
     );
     println!(
-        "  district: {} reported, {closed} closed ({:.1} % on time), rework {:.1} %, self-handled {:.1} %, {} overdue now, {} histories refused",
-        sum(&|k| k.reported),
-        rate(on_time, closed),
-        rate(sum(&|k| k.rework.num), closed),
-        rate(sum(&|k| k.self_handled.num), closed),
-        sum(&|k| k.overdue_now),
+        "  district: {} closed ({:.1} % on time), rework {:.1} %, self-handled {:.1} %, {} overdue now, {} histories refused",
+        whole.closed,
+        pct(whole.on_time_closure),
+        pct(whole.rework),
+        pct(whole.self_handled),
+        whole.overdue_now,
         report.invalid_histories
     );
     println!(
-        "  ours (store.case_histories, {how}, + kpi::compute): load {load:.1} s, parse {convert:.1} s, compute {compute:.1} s, total {ours:.1} s; peak RSS {peak:.0} MiB"
+        "  ours (casework::indicators, pages of {} cases, by community and for the district): {ours:.1} s; peak RSS {peak:.0} MiB",
+        casework::HISTORY_PAGE
     );
     println!("  SQL GROUP BY in the sqlite3 shell (crates/civicgrid/bench/kpi.sql): {sql:.1} s");
     println!("  ratio: {:.1}x (the SQL leaves out on-time rates and step times; counts agree: {agree})", ours / sql);

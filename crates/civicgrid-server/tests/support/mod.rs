@@ -11,7 +11,7 @@ use civicgrid_server::{AppState, router};
 use civicgrid_store::{Actor, KeyRing, NewUser};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::OnceLock;
 use tower::ServiceExt;
 
@@ -31,36 +31,78 @@ pub const ACCOUNTS: &[(&str, Role, &str)] = &[
     ("t-resident", Role::Resident, "610304003002"),
 ];
 
-pub fn keys_of(db: &Path) -> PathBuf {
-    PathBuf::from(format!("{}.keys", db.display()))
+#[path = "../../../civicgrid-store/tests/common/server.rs"]
+mod server;
+
+/// Which database the API tests run on: SQLite files, or with
+/// `CIVICGRID_TEST_API_BACKEND=postgres` databases made on the server named
+/// by `CIVICGRID_TEST_POSTGRES`. The test script runs them both ways.
+fn on_postgres() -> bool {
+    match std::env::var("CIVICGRID_TEST_API_BACKEND").as_deref() {
+        Ok("postgres") => true,
+        Ok("sqlite") | Ok("") | Err(_) => false,
+        Ok(other) => panic!("CIVICGRID_TEST_API_BACKEND is sqlite or postgres, not {other}"),
+    }
 }
 
-/// The demo district and the test accounts, written once per test binary.
-pub fn demo_db() -> &'static PathBuf {
-    static DB: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
-    &DB.get_or_init(|| {
+/// One test's database holding the demo district and the test accounts, with
+/// its key file and photo directory in a folder of its own; a PostgreSQL
+/// database is dropped with it.
+pub struct TestDb {
+    pub url: String,
+    dir: tempfile::TempDir,
+    server: Option<(String, String)>,
+}
+
+impl TestDb {
+    pub fn keys(&self) -> PathBuf {
+        self.dir.path().join("demo.keys")
+    }
+
+    pub fn files(&self) -> PathBuf {
+        self.dir.path().join("files")
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((server, name)) = self.server.take() {
+            server::drop_database(server, name);
+        }
+    }
+}
+
+/// The demo district and the test accounts, written into `store`.
+async fn write_demo(store: &dyn civicgrid_store::Store) {
+    let system = Actor::system("test");
+    let bundle = civicgrid_demo::generate(civicgrid_demo::DEFAULT_SEED);
+    store.import_district(&bundle, &|_, _| {}, &system).await.unwrap();
+    store.set_setting("demo_seed", "1", &system).await.unwrap();
+    let hash = civicgrid_server::auth::password::hash(PASSWORD);
+    for (name, role, scope) in ACCOUNTS {
+        let new = NewUser {
+            username: (*name).into(),
+            display_name: format!("测试 {name}"),
+            password_hash: hash.clone(),
+            grants: vec![Grant { role: *role, scope: UnitCode::parse(scope).unwrap() }],
+        };
+        store.create_user(&new, &system).await.unwrap();
+    }
+}
+
+/// The pristine demo as a SQLite file, written once per test binary; copies
+/// of it are far quicker than writing the demo again.
+fn sqlite_demo() -> &'static TestDb {
+    static DB: OnceLock<TestDb> = OnceLock::new();
+    DB.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("demo.db");
-        let p = path.clone();
+        let (p, keys) = (path.clone(), dir.path().join("demo.keys"));
         std::thread::spawn(move || {
             let rt = tokio::runtime::Runtime::new().unwrap();
             rt.block_on(async {
-                let keys = KeyRing::load_or_create(&keys_of(&p)).unwrap();
-                let store = civicgrid_store::open(p.to_str().unwrap(), keys).await.unwrap();
-                let system = Actor::system("test");
-                let bundle = civicgrid_demo::generate(civicgrid_demo::DEFAULT_SEED);
-                store.import_district(&bundle, &|_, _| {}, &system).await.unwrap();
-                store.set_setting("demo_seed", "1", &system).await.unwrap();
-                let hash = civicgrid_server::auth::password::hash(PASSWORD);
-                for (name, role, scope) in ACCOUNTS {
-                    let new = NewUser {
-                        username: (*name).into(),
-                        display_name: format!("测试 {name}"),
-                        password_hash: hash.clone(),
-                        grants: vec![Grant { role: *role, scope: UnitCode::parse(scope).unwrap() }],
-                    };
-                    store.create_user(&new, &system).await.unwrap();
-                }
+                let store = civicgrid_store::open(p.to_str().unwrap(), KeyRing::load_or_create(&keys).unwrap());
+                write_demo(store.await.unwrap().as_ref()).await;
             });
         })
         .join()
@@ -74,47 +116,43 @@ pub fn demo_db() -> &'static PathBuf {
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
         assert!(!wal.exists(), "the demo database did not close");
-        (dir, path)
+        TestDb { url: path.to_str().unwrap().to_owned(), dir, server: None }
     })
-    .1
 }
 
-/// A copy of the pristine demo in a directory of its own.
-fn copy_demo() -> (tempfile::TempDir, PathBuf) {
+/// A database of its own holding the pristine demo.
+async fn fresh_demo() -> TestDb {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("copy.db");
-    for ext in ["", ".keys"] {
-        std::fs::copy(format!("{}{ext}", demo_db().display()), format!("{}{ext}", path.display())).unwrap();
+    if on_postgres() {
+        let (server, name, url) = server::create_database("civicgrid_api").await;
+        let db = TestDb { url, dir, server: Some((server, name)) };
+        let store = civicgrid_store::open(&db.url, KeyRing::load_or_create(&db.keys()).unwrap()).await.unwrap();
+        write_demo(store.as_ref()).await;
+        return db;
     }
-    (dir, path)
-}
-
-/// The copy the tests of one binary share.
-fn shared_db() -> &'static PathBuf {
-    static DB: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
-    &DB.get_or_init(copy_demo).1
+    let demo = sqlite_demo();
+    let db = TestDb { url: dir.path().join("copy.db").to_str().unwrap().to_owned(), dir, server: None };
+    std::fs::copy(&demo.url, &db.url).unwrap();
+    std::fs::copy(demo.keys(), db.keys()).unwrap();
+    db
 }
 
 /// The application over a database, with its keys.
 pub struct App {
     pub router: axum::Router,
     pub store: std::sync::Arc<dyn civicgrid_store::Store>,
-    _dir: Option<tempfile::TempDir>,
-}
-
-pub async fn app_on(path: &Path) -> (axum::Router, std::sync::Arc<dyn civicgrid_store::Store>) {
-    app_with(path, |s| s).await
+    _db: std::sync::Arc<TestDb>,
 }
 
 /// The application over a database, with settings changed by `tune`.
-pub async fn app_with(
-    path: &Path,
+async fn app_with(
+    db: &TestDb,
     tune: impl FnOnce(AppState) -> AppState,
 ) -> (axum::Router, std::sync::Arc<dyn civicgrid_store::Store>) {
-    let keys = KeyRing::load_or_create(&keys_of(path)).unwrap();
-    let store = civicgrid_store::open(path.to_str().unwrap(), keys).await.unwrap();
+    let keys = KeyRing::load_or_create(&db.keys()).unwrap();
+    let store = civicgrid_store::open(&db.url, keys).await.unwrap();
+    let files = civicgrid_store::attachments::AttachmentStore::open(db.files()).unwrap();
     // Tests sign in far more often than a person could; the limiter has its own test.
-    let files = civicgrid_store::attachments::AttachmentStore::open(format!("{}.files", path.display())).unwrap();
     let state = AppState::load(store.clone())
         .await
         .unwrap()
@@ -123,10 +161,12 @@ pub async fn app_with(
     (router(tune(state)), store)
 }
 
-/// The shared demo, for tests that only read (sign-ins write a little).
+/// The demo that a test binary's readers share (sign-ins write a little).
 pub async fn app() -> App {
-    let (router, store) = app_on(shared_db()).await;
-    App { router, store, _dir: None }
+    static SHARED: tokio::sync::OnceCell<std::sync::Arc<TestDb>> = tokio::sync::OnceCell::const_new();
+    let db = SHARED.get_or_init(|| async { std::sync::Arc::new(fresh_demo().await) }).await.clone();
+    let (router, store) = app_with(&db, |s| s).await;
+    App { router, store, _db: db }
 }
 
 /// A private copy of the demo, for a test that writes.
@@ -136,9 +176,9 @@ pub async fn writable_app() -> App {
 
 /// A private copy of the demo served with settings changed by `tune`.
 pub async fn tuned_app(tune: impl FnOnce(AppState) -> AppState) -> App {
-    let (dir, path) = copy_demo();
-    let (router, store) = app_with(&path, tune).await;
-    App { router, store, _dir: Some(dir) }
+    let db = std::sync::Arc::new(fresh_demo().await);
+    let (router, store) = app_with(&db, tune).await;
+    App { router, store, _db: db }
 }
 
 impl App {

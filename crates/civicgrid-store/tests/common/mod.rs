@@ -12,7 +12,8 @@ use civicgrid_store::{Actor, KeyRing, Store};
 use jiff::civil::date;
 use sqlx::Row;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+
+pub mod server;
 
 pub fn code(s: &str) -> UnitCode {
     UnitCode::parse(s).unwrap()
@@ -169,9 +170,6 @@ macro_rules! on_each_backend {
     };
 }
 
-/// The PostgreSQL server named by the environment, for databases made per test.
-const SERVER_VAR: &str = "CIVICGRID_TEST_POSTGRES";
-
 /// Where one test's store lives: a SQLite file in a temporary folder, or a
 /// PostgreSQL database made for the test and dropped after it. The key file
 /// is in the folder either way, so reopening reads what was written before.
@@ -183,19 +181,6 @@ pub struct TestDb {
     server: Option<(String, String)>,
 }
 
-/// `url` with its database replaced by `name`.
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
-    let authority = base.find("://").map_or(0, |i| i + 3);
-    let path = base[authority..].find('/').map_or(base.len(), |i| authority + i);
-    let mut out = format!("{}/{name}", &base[..path]);
-    if let Some(q) = query {
-        out.push('?');
-        out.push_str(q);
-    }
-    out
-}
-
 impl TestDb {
     pub fn sqlite() -> Self {
         let dir = tempfile::tempdir().unwrap();
@@ -205,17 +190,8 @@ impl TestDb {
 
     /// A fresh database on the server named by `CIVICGRID_TEST_POSTGRES`.
     pub async fn postgres() -> Self {
-        static SERIAL: AtomicU32 = AtomicU32::new(0);
-        let server = std::env::var(SERVER_VAR).unwrap_or_else(|_| {
-            panic!("{SERVER_VAR} was set when the tests were built; set it to run them (or rebuild without it)")
-        });
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
-        let name = format!("civicgrid_test_{}_{nanos}_{}", std::process::id(), SERIAL.fetch_add(1, Ordering::Relaxed));
-        let mut admin = connect_server(&server).await;
-        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.unwrap_or_else(|e| {
-            panic!("could not create a test database on {server}: {e}");
-        });
-        TestDb { dir: tempfile::tempdir().unwrap(), url: with_database(&server, &name), server: Some((server, name)) }
+        let (server, name, url) = server::create_database("civicgrid_test").await;
+        TestDb { dir: tempfile::tempdir().unwrap(), url, server: Some((server, name)) }
     }
 
     pub fn is_postgres(&self) -> bool {
@@ -329,26 +305,8 @@ enum Raw {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        let Some((server, name)) = self.server.take() else { return };
-        // The test's runtime may be gone or busy unwinding: drop the database
-        // from a runtime of its own. FORCE ends the store's connections.
-        let dropped = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            rt.block_on(async {
-                let mut admin = connect_server(&server).await;
-                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin).await
-            })
-        })
-        .join();
-        if !std::thread::panicking() {
-            dropped.expect("dropping the test database panicked").expect("could not drop the test database");
+        if let Some((server, name)) = self.server.take() {
+            server::drop_database(server, name);
         }
     }
-}
-
-/// A connection of the tests' own to the server; failing the test when the
-/// server cannot be reached.
-async fn connect_server(url: &str) -> sqlx::PgConnection {
-    use sqlx::Connection;
-    sqlx::PgConnection::connect(url).await.unwrap_or_else(|e| panic!("could not reach PostgreSQL at {url}: {e}"))
 }

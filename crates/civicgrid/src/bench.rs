@@ -40,6 +40,14 @@ pub enum What {
         /// Synthetic cases in the database before the clients start.
         #[arg(long, default_value_t = 20_000)]
         history: usize,
+        /// An empty database to fill and serve (e.g. postgres://…/bench, made
+        /// with createdb); a temporary SQLite file by default.
+        #[arg(long)]
+        database: Option<String>,
+        /// `civicgrid serve` processes on the one database; the clients are
+        /// shared out among them.
+        #[arg(long, default_value_t = 1)]
+        nodes: usize,
     },
     /// Case indicators of a district over the synthetic year of a database
     /// made by `civicgrid demo --history N`, against plain SQL in the sqlite3 shell.
@@ -61,14 +69,16 @@ pub async fn run(what: What) -> anyhow::Result<()> {
         What::Demo => demo().await,
         What::Startup => startup().await,
         What::Access { requests } => access(requests).await,
-        What::Cases { clients, seconds, history } => cases::filing(clients, seconds, history).await,
+        What::Cases { clients, seconds, history, database, nodes } => {
+            cases::filing(clients, seconds, history, database, nodes).await
+        }
         What::Kpi { db, sqlite3 } => cases::indicators(&db, &sqlite3).await,
         What::All => {
             access(20_000).await?;
             locate(200_000)?;
             demo().await?;
             startup().await?;
-            cases::filing(64, 20, 20_000).await
+            cases::filing(64, 20, 20_000, None, 1).await
         }
     }
 }
@@ -176,11 +186,14 @@ fn tempdir() -> anyhow::Result<std::path::PathBuf> {
 }
 
 /// Starts `civicgrid serve`, returning the child, its address and the time to first 200.
-async fn start_server(db: &Path, demo: bool) -> anyhow::Result<(tokio::process::Child, String, Duration)> {
+async fn start_server(db: &crate::Db, demo: bool) -> anyhow::Result<(tokio::process::Child, String, Duration)> {
     let exe = std::env::current_exe()?;
     let t = Instant::now();
     let mut cmd = tokio::process::Command::new(exe);
-    cmd.args(["serve", "--addr", "127.0.0.1:0", "--database"]).arg(db);
+    cmd.args(["serve", "--addr", "127.0.0.1:0", "--database"]).arg(&db.database);
+    if let Some(k) = &db.key_file {
+        cmd.arg("--key-file").arg(k);
+    }
     if demo {
         cmd.arg("--demo");
     }
@@ -221,7 +234,8 @@ fn rss_kib(pid: u32) -> Option<u64> {
 
 async fn startup() -> anyhow::Result<()> {
     let dir = tempdir()?;
-    let db = dir.join("bench-startup.db");
+    let path = dir.join("bench-startup.db");
+    let db = crate::Db { database: path.to_str().context("temporary path")?.to_owned(), key_file: None };
     let (mut first, _, cold) = start_server(&db, true).await?;
     first.kill().await.ok();
     first.wait().await.ok();

@@ -101,13 +101,25 @@ impl Tally {
 }
 
 /// `clients` clients file cases for `seconds` seconds over HTTP while one
-/// more reads a case's timeline, against `civicgrid serve` on a database
-/// holding the demo district and `history` synthetic cases.
-pub async fn filing(clients: usize, seconds: u64, history: usize) -> anyhow::Result<()> {
+/// more reads a case's timeline, against `nodes` `civicgrid serve` processes
+/// on one database (`database`, or a temporary SQLite file) holding the demo
+/// district and `history` synthetic cases.
+pub async fn filing(
+    clients: usize,
+    seconds: u64,
+    history: usize,
+    database: Option<String>,
+    nodes: usize,
+) -> anyhow::Result<()> {
     let dir = tempdir()?;
-    let path = dir.join("bench-cases.db");
-    let db = Db { database: path.to_str().context("temporary path")?.to_owned(), key_file: None };
+    let database = match database {
+        Some(url) => url,
+        None => dir.join("bench-cases.db").to_str().context("temporary path")?.to_owned(),
+    };
+    let backend = if database.starts_with("postgres") { "PostgreSQL" } else { "SQLite (WAL, synchronous=FULL)" };
+    let db = Db { database, key_file: Some(dir.join("bench-cases.keys")) };
     let store = db.open().await?;
+    anyhow::ensure!(store.is_empty().await?, "the benchmark needs an empty database, not {}", db.database);
     let seed = civicgrid_demo::DEFAULT_SEED;
     let system = Actor::system("bench");
     let bundle = civicgrid_demo::generate(seed);
@@ -115,7 +127,7 @@ pub async fn filing(clients: usize, seconds: u64, history: usize) -> anyhow::Res
     store.set_setting("demo_seed", &seed.to_string(), &system).await?;
     let t = Instant::now();
     let until = jiff::tz::offset(8).to_datetime(Timestamp::now()).date();
-    let files = db.attachments(None)?.context("photo directory")?;
+    let files = db.attachments(Some(dir.join("bench-cases.files")))?.context("photo directory")?;
     let written = write_history(store.as_ref(), &files, seed, history, until, &|_, _| {}).await?;
     let history_secs = t.elapsed().as_secs_f64();
     crate::accounts::ensure_demo_accounts_quietly(store.as_ref(), crate::accounts::DEMO_PASSWORD).await?;
@@ -129,7 +141,12 @@ pub async fn filing(clients: usize, seconds: u64, history: usize) -> anyhow::Res
     let before = recent.total;
     drop(store);
 
-    let (mut server, addr, _) = start_server(&path, false).await?;
+    let mut servers = Vec::new();
+    for _ in 0..nodes.max(1) {
+        servers.push(start_server(&db, false).await?);
+    }
+    let addrs: Vec<String> = servers.iter().map(|(_, a, _)| a.clone()).collect();
+    let addr = addrs[0].clone();
     let grids: Vec<[f64; 4]> = bundle
         .units
         .iter()
@@ -159,7 +176,8 @@ pub async fn filing(clients: usize, seconds: u64, history: usize) -> anyhow::Res
     let started = Instant::now();
     let mut filers = Vec::new();
     for client in 0..clients {
-        let (addr, auth, grids, categories) = (addr.clone(), auth.clone(), grids.clone(), categories.clone());
+        let addr = addrs[client % addrs.len()].clone();
+        let (auth, grids, categories) = (auth.clone(), grids.clone(), categories.clone());
         filers.push(tokio::spawn(async move {
             let mut tally = Tally::default();
             let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(client as u64);
@@ -212,17 +230,21 @@ pub async fn filing(clients: usize, seconds: u64, history: usize) -> anyhow::Res
         Some(r) => Some(r.await??),
         None => None,
     };
-    // Killed, not stopped: what was acknowledged must be in the file anyway.
-    server.kill().await.ok();
-    server.wait().await.ok();
+    // Killed, not stopped: what was acknowledged must be in the database anyway.
+    for (server, _, _) in &mut servers {
+        server.kill().await.ok();
+        server.wait().await.ok();
+    }
     let store = db.open().await?;
     let after = store.cases(&CaseQuery { within: Some(district), limit: 1, ..Default::default() }).await?.total;
     drop(store);
 
     let ok = filed.latencies.len() as u64 - filed.errors;
     println!(
-        "cases: demo district + {} synthetic cases ({} events, written in {history_secs:.1} s); `civicgrid serve` as a child process on SQLite (WAL, synchronous=FULL)",
-        written.cases, written.events
+        "cases: demo district + {} synthetic cases ({} events, written in {history_secs:.1} s); {} `civicgrid serve` child process(es) on one {backend} database",
+        written.cases,
+        written.events,
+        servers.len()
     );
     println!(
         "  filing   : {clients} clients, POST /api/v1/cases with Idempotency-Key, {elapsed:.1} s: {ok} filed, {} errors",

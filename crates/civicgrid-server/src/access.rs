@@ -75,6 +75,24 @@ pub struct UnitAccess {
     pub all_met: u64,
 }
 
+/// Every item of a list the store hands out a page at a time.
+async fn all<T, Fut>(page: impl Fn(ListQuery) -> Fut) -> Result<Vec<T>, ApiError>
+where
+    Fut: Future<Output = Result<civicgrid_store::Page<T>, civicgrid_store::StoreError>>,
+{
+    let mut q = ListQuery { within: None, limit: ListQuery::MAX_LIMIT, offset: 0 };
+    let mut out = Vec::new();
+    loop {
+        let items = page(q.clone()).await?.items;
+        let full = items.len() == q.limit as usize;
+        out.extend(items);
+        if !full {
+            return Ok(out);
+        }
+        q.offset += q.limit;
+    }
+}
+
 impl AccessModel {
     /// Reads the network, facilities and compounds from the store and computes everything.
     pub async fn load(store: &dyn Store, speed: WalkSpeed, circles: LifeCircles) -> Result<Self, ApiError> {
@@ -88,43 +106,26 @@ impl AccessModel {
             facilities.category(c.as_str());
         }
         let mut count = 0;
-        let mut q = ListQuery { within: None, limit: ListQuery::MAX_LIMIT, offset: 0 };
-        loop {
-            let page = store.facilities(&q, None).await?;
-            for f in &page.items {
-                if let Some((node, _)) = snap(f.lat, f.lon) {
-                    facilities.add(f.category.as_str(), node);
-                    count += 1;
-                }
+        for f in all(|q| async move { store.facilities(&q, None).await }).await? {
+            if let Some((node, _)) = snap(f.lat, f.lon) {
+                facilities.add(f.category.as_str(), node);
+                count += 1;
             }
-            if page.items.len() < q.limit as usize {
-                break;
-            }
-            q.offset += q.limit;
         }
         let mut compounds = Vec::new();
-        q.offset = 0;
-        loop {
-            let page = store.compounds(&q).await?;
-            let n = page.items.len();
-            for c in page.items {
-                if let (Some((node, snap_m)), Ok(grid)) = (snap(c.lat, c.lon), UnitCode::parse(&c.grid)) {
-                    compounds.push(CompoundAt {
-                        code: c.code,
-                        name: c.name,
-                        grid,
-                        households: u64::try_from(c.households).unwrap_or(0),
-                        lat: c.lat,
-                        lon: c.lon,
-                        node,
-                        snap_m,
-                    });
-                }
+        for c in all(|q| async move { store.compounds(&q).await }).await? {
+            if let (Some((node, snap_m)), Ok(grid)) = (snap(c.lat, c.lon), UnitCode::parse(&c.grid)) {
+                compounds.push(CompoundAt {
+                    code: c.code,
+                    name: c.name,
+                    grid,
+                    households: u64::try_from(c.households).unwrap_or(0),
+                    lat: c.lat,
+                    lon: c.lon,
+                    node,
+                    snap_m,
+                });
             }
-            if n < q.limit as usize {
-                break;
-            }
-            q.offset += q.limit;
         }
         let radii = speed.radii_m(&SERVICE_CIRCLE_MINUTES);
         // Milliseconds for a district, seconds for a city: off the async threads.

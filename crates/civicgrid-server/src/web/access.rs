@@ -35,14 +35,17 @@ pub async fn show(State(state): State<AppState>, visitor: Visitor, RawQuery(q): 
         let model = state.access.get(state.store.as_ref()).await?;
         let by = within.level().child().unwrap_or(Level::Grid);
         let (units, whole) = model.units(&within, by);
-        let mut rows = Vec::new();
-        for (code, a) in &units {
-            let name = state.store.unit(code).await?.map(|u| u.name);
-            let mut v = unit_json(a);
-            v["code"] = json!(code);
-            v["name"] = json!(name);
-            rows.push(v);
-        }
+        let names: std::collections::HashMap<_, _> =
+            state.store.units(by, Some(&within)).await?.into_iter().map(|u| (u.code, u.name)).collect();
+        let rows: Vec<Value> = units
+            .iter()
+            .map(|(code, a)| {
+                let mut v = unit_json(a);
+                v["code"] = json!(code);
+                v["name"] = json!(names.get(code));
+                v
+            })
+            .collect();
         let gaps = gap_rows(&model, &within, true);
         let gap_total = gaps.len();
         let name = state.store.unit(&within).await?.map(|u| u.name);

@@ -479,7 +479,12 @@ where
     }
     let here = schema_version::<DB>(conn).await?;
     let mut lines = Lines { input, buf: String::new(), n: 0 };
-    let first = lines.next().await?.ok_or_else(|| StoreError::Invalid("the dump is empty".into()))?;
+    let not_a_dump = |e| match e {
+        StoreError::Invalid(why) => StoreError::Invalid(format!("this is not a CivicGrid dump: {why}")),
+        e => e,
+    };
+    let first = lines.next().await.map_err(not_a_dump)?;
+    let first = first.ok_or_else(|| StoreError::Invalid("the dump is empty".into()))?;
     let (version, made_at, backend) = header(&first, &lines)?;
     if version < here {
         return Err(StoreError::Invalid(format!(

@@ -192,7 +192,7 @@ async fn a_damaged_dump_loads_nothing(db: TestDb) {
     let damaged = [
         (String::new(), "the dump is empty"),
         ("{\"hello\":1}\n".to_owned(), "not a CivicGrid dump"),
-        ("not json\n".to_owned(), "line 1 of the dump: not JSON"),
+        ("not json\n".to_owned(), "not a CivicGrid dump: line 1 of the dump: not JSON"),
         (newer, "newer than this CivicGrid's"),
         (lines[..end].join("\n") + "\n", "incomplete"),
         (bad_value, &format!("line {} of the dump: residents.id expects an integer", first_resident + 1)),

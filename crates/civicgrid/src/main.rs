@@ -1,13 +1,15 @@
 //! The `civicgrid` binary: glue over the library crates. `serve` runs the
 //! server, `demo` writes the synthetic demo district, `user` manages
 //! accounts, `audit verify` checks the audit chain, `keys rotate` rotates the
-//! personal-data key, `import osm` reads an OpenStreetMap extract, `bench`
+//! personal-data key, `import osm` reads an OpenStreetMap extract,
+//! `migrate`, `backup`, `restore` and `export` keep the database, `bench`
 //! measures.
 
 mod access_cmd;
 mod accounts;
 mod bench;
 mod demo;
+mod dump_cmd;
 mod import_cmd;
 
 use anyhow::Context;
@@ -30,20 +32,27 @@ struct Cli {
 /// Where the data is and the key that protects its personal part.
 #[derive(Debug, Args)]
 pub(crate) struct Db {
-    /// Database: a file path or sqlite://PATH.
+    /// Database: a file path, sqlite://PATH or postgres://USER:PASSWORD@HOST/NAME.
     #[arg(long, env = "CIVICGRID_DATABASE", default_value = "civicgrid.db")]
     database: String,
     /// File of the keys that encrypt ID and phone numbers; created (mode 0600)
-    /// when absent. Defaults to the database path with `.keys` appended. Keep
-    /// it out of backups of the database and out of version control.
+    /// when absent. Defaults to the database path with `.keys` appended; a
+    /// PostgreSQL database needs it named. Keep it out of version control and
+    /// apart from the database's backups, but keep it as safely: without it a
+    /// backup shows no ID or phone number.
     #[arg(long, env = "CIVICGRID_KEY_FILE")]
     key_file: Option<PathBuf>,
 }
 
 impl Db {
+    /// The key file named or beside a SQLite file; none for an in-memory
+    /// database or an unnamed one of PostgreSQL.
     fn key_path(&self) -> Option<PathBuf> {
         if let Some(k) = &self.key_file {
             return Some(k.clone());
+        }
+        if civicgrid_store::is_postgres(&self.database) {
+            return None;
         }
         let path = self.database.strip_prefix("sqlite://").unwrap_or(&self.database);
         let path = path.split('?').next().unwrap_or(path);
@@ -55,6 +64,10 @@ impl Db {
             Some(p) => {
                 KeyRing::load_or_create(&p).with_context(|| format!("could not load the key file {}", p.display()))
             }
+            None if civicgrid_store::is_postgres(&self.database) => anyhow::bail!(
+                "a PostgreSQL database needs --key-file (or CIVICGRID_KEY_FILE): the file of the keys that encrypt \
+                 its ID and phone numbers"
+            ),
             None => Ok(KeyRing::ephemeral()),
         }
     }
@@ -62,7 +75,34 @@ impl Db {
     pub(crate) async fn open(&self) -> anyhow::Result<Arc<dyn Store>> {
         civicgrid_store::open(&self.database, self.keys()?)
             .await
-            .with_context(|| format!("could not open database {}", self.database))
+            .with_context(|| format!("could not open database {}", shown(&self.database)))
+    }
+}
+
+/// Where the data is, for commands that read no personal data and need no keys.
+#[derive(Debug, Args)]
+struct DbUrl {
+    /// Database: a file path, sqlite://PATH or postgres://USER:PASSWORD@HOST/NAME.
+    #[arg(long, env = "CIVICGRID_DATABASE", default_value = "civicgrid.db")]
+    database: String,
+}
+
+impl DbUrl {
+    /// The store with throwaway keys: no key file is read or made.
+    async fn open(&self) -> anyhow::Result<Arc<dyn Store>> {
+        civicgrid_store::open(&self.database, KeyRing::ephemeral())
+            .await
+            .with_context(|| format!("could not open database {}", shown(&self.database)))
+    }
+}
+
+/// A database URL fit to print: its password replaced by `***`.
+pub(crate) fn shown(url: &str) -> String {
+    let Some(start) = url.find("://").map(|i| i + 3) else { return url.to_owned() };
+    let authority = &url[start..url[start..].find('/').map_or(url.len(), |i| start + i)];
+    match authority.rfind('@').and_then(|at| authority[..at].find(':').map(|colon| (colon, at))) {
+        Some((colon, at)) => format!("{}***{}", &url[..start + colon + 1], &url[start + at..]),
+        None => url.to_owned(),
     }
 }
 
@@ -145,6 +185,55 @@ enum Command {
         #[command(subcommand)]
         what: ImportCommand,
     },
+    /// Apply the schema's numbered migrations to a database and say which
+    /// (the server and the other commands apply them too when they open it);
+    /// a second run has nothing to do.
+    Migrate {
+        #[command(flatten)]
+        db: DbUrl,
+        /// List the migrations applied and pending; change nothing.
+        #[arg(long)]
+        status: bool,
+    },
+    /// Write every record of a database, audit log included, to a new file
+    /// (JSON lines; mode 0600), consistent while the server goes on writing.
+    /// ID and phone numbers are in it encrypted and their keys are not: a
+    /// backup is of use only with the database's key file, so keep that too,
+    /// as safely and apart from the backup. Photos stay in the attachment
+    /// directory; copy it as files.
+    Backup {
+        #[command(flatten)]
+        db: DbUrl,
+        /// The backup file to create; an existing file is not overwritten.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Load a backup into a new, empty database, SQLite or PostgreSQL
+    /// whichever made it (a database with any row is refused), then check its
+    /// audit chain. ID and phone numbers open only with the key file of the
+    /// database that was backed up: put it at the new database's key path
+    /// (the database path plus `.keys`) or name it with --key-file; none is
+    /// created here.
+    Restore {
+        #[command(flatten)]
+        db: Db,
+        /// The backup file.
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
+    },
+    /// Copy every record and audit entry of a database into a new, empty one,
+    /// e.g. a SQLite district onto PostgreSQL (create the PostgreSQL database
+    /// first), then check the copy's audit chain. The copy's ID and phone
+    /// numbers open with the source's key file: serve it with --key-file
+    /// naming that file.
+    Export {
+        /// The database to copy, and its key file.
+        #[command(flatten)]
+        db: Db,
+        /// The database to copy into: postgres://USER:PASSWORD@HOST/NAME, or a SQLite path.
+        #[arg(long, value_name = "URL")]
+        to: String,
+    },
     /// Measure: locate, demo generation, start-up, access checks, case filing and indicators.
     Bench {
         #[command(subcommand)]
@@ -162,10 +251,11 @@ enum ImportCommand {
 
 #[derive(Debug, Subcommand)]
 enum AuditCommand {
-    /// Check the hash chain from the first entry to the last; exit 1 at a break.
+    /// Check the hash chain from the first entry to the last; exit 1 at a
+    /// break. Needs no key file.
     Verify {
         #[command(flatten)]
-        db: Db,
+        db: DbUrl,
     },
 }
 
@@ -269,7 +359,7 @@ async fn main() -> anyhow::Result<()> {
             let local = listener.local_addr()?;
             // Scripts wait for this line to learn the port.
             println!("listening on http://{local}");
-            tracing::info!(%local, database = %db.database, "serving");
+            tracing::info!(%local, database = %shown(&db.database), "serving");
             civicgrid_server::serve(listener, state, shutdown_signal()).await.context("server failed")?;
         }
         Command::Demo { db, seed, history, history_until } => {
@@ -277,9 +367,9 @@ async fn main() -> anyhow::Result<()> {
             if store.is_empty().await? {
                 demo::load(store.as_ref(), seed, true).await?;
             } else if history.is_none() {
-                anyhow::bail!("database {} already holds a district; use a new file", db.database);
+                anyhow::bail!("database {} already holds a district; use a new file", shown(&db.database));
             } else if store.setting("demo_seed").await?.as_deref() != Some(seed.to_string().as_str()) {
-                anyhow::bail!("database {} holds a district other than the demo of seed {seed}", db.database);
+                anyhow::bail!("database {} holds a district other than the demo of seed {seed}", shown(&db.database));
             }
             if let Some(cases) = history {
                 let until =
@@ -299,7 +389,7 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         Command::Keys { what: KeysCommand::Rotate { db } } => {
-            let path = db.key_path().context("an in-memory database has no key file to rotate")?;
+            let path = db.key_path().context("no key file to rotate: name it with --key-file")?;
             let id = KeyRing::rotate_file(&path).with_context(|| format!("could not rotate {}", path.display()))?;
             let store = db.open().await?;
             let n = store.reencrypt_personal_data(&Actor::system("keys rotate")).await?;
@@ -307,7 +397,28 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Access(args) => access_cmd::run(&args)?,
         Command::Import { what: ImportCommand::Osm(args) } => import_cmd::run(args).await?,
+        Command::Migrate { db, status } => dump_cmd::migrate(&db.database, status).await?,
+        Command::Backup { db, out } => dump_cmd::backup(db.open().await?.as_ref(), &out).await?,
+        Command::Restore { db, from } => dump_cmd::restore(&db, &from).await?,
+        Command::Export { db, to } => dump_cmd::export(&db, &to).await?,
         Command::Bench { what } => bench::run(what).await?,
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shown;
+
+    #[test]
+    fn passwords_are_not_shown() {
+        assert_eq!(
+            shown("postgres://cg:s3cr@t@db.example:5432/cg?sslmode=require"),
+            "postgres://cg:***@db.example:5432/cg?sslmode=require"
+        );
+        assert_eq!(shown("postgres://cg@db.example/cg"), "postgres://cg@db.example/cg");
+        assert_eq!(shown("postgresql://db.example/cg"), "postgresql://db.example/cg");
+        assert_eq!(shown("sqlite://data/c.db"), "sqlite://data/c.db");
+        assert_eq!(shown("civicgrid.db"), "civicgrid.db");
+    }
 }

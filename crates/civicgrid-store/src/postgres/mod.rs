@@ -38,7 +38,7 @@ use serde_json::json;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::query_builder::Separated;
-use sqlx::{Connection, PgConnection, PgPool, Postgres, QueryBuilder, Row, Transaction};
+use sqlx::{ConnectOptions, Connection, PgConnection, PgPool, Postgres, QueryBuilder, Row, Transaction};
 use std::str::FromStr;
 use std::time::Duration;
 use tokio::io::{AsyncBufRead, AsyncWrite};
@@ -905,7 +905,11 @@ impl Store for PgStore {
     }
 
     async fn dump(&self, out: &mut (dyn AsyncWrite + Send + Unpin)) -> Result<DumpSummary> {
-        let mut tx = self.pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?;
+        // A connection of its own that does not call its reads slow: they
+        // last as long as writing the dump does.
+        let opts = (*self.pool.connect_options()).clone().disable_statement_logging();
+        let mut conn = PgConnection::connect_with(&opts).await?;
+        let mut tx = conn.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?;
         let summary = dump::write::<Postgres>(&mut tx, "postgres", out).await?;
         tx.rollback().await?;
         Ok(summary)

@@ -31,7 +31,7 @@ use serde_json::json;
 use sqlx::migrate::Migrator;
 use sqlx::query_builder::Separated;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
-use sqlx::{Connection, QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool, Transaction};
+use sqlx::{ConnectOptions, Connection, QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool, Transaction};
 use std::str::FromStr;
 use std::time::Duration;
 use tokio::io::{AsyncBufRead, AsyncWrite};
@@ -859,9 +859,12 @@ impl Store for SqliteStore {
     }
 
     async fn dump(&self, out: &mut (dyn AsyncWrite + Send + Unpin)) -> Result<DumpSummary> {
-        // A deferred transaction reads one snapshot from its first read on;
-        // writers go on meanwhile (WAL).
-        let mut tx = self.pool.begin().await?;
+        // A connection of its own that does not call its reads slow: they
+        // last as long as writing the dump does. A deferred transaction reads
+        // one snapshot from its first read on; writers go on meanwhile (WAL).
+        let opts = (*self.pool.connect_options()).clone().disable_statement_logging();
+        let mut conn = SqliteConnection::connect_with(&opts).await?;
+        let mut tx = conn.begin().await?;
         let summary = dump::write::<Sqlite>(&mut tx, "sqlite", out).await?;
         tx.rollback().await?;
         Ok(summary)

@@ -537,11 +537,12 @@ where
             chunk.push(row);
             n += 1;
             if chunk.len() == per_insert {
-                insert::<DB>(conn, t.name, &cols, std::mem::take(&mut chunk)).await?;
+                let rows = std::mem::take(&mut chunk);
+                insert::<DB>(conn, t.name, &cols, rows).await.map_err(|e| refused(&lines, t.name, e))?;
             }
         };
         if !chunk.is_empty() {
-            insert::<DB>(conn, t.name, &cols, chunk).await?;
+            insert::<DB>(conn, t.name, &cols, chunk).await.map_err(|e| refused(&lines, t.name, e))?;
         }
         for (id, i, value) in deferred {
             let sql = format!(
@@ -551,7 +552,8 @@ where
                 DB::placeholder(1),
                 DB::placeholder(2)
             );
-            DB::bind(DB::bind(sqlx::query::<DB>(&sql), value), id).execute(&mut *conn).await?;
+            let set = DB::bind(DB::bind(sqlx::query::<DB>(&sql), value), id).execute(&mut *conn).await;
+            set.map_err(|e| refused(&lines, t.name, e.into()))?;
         }
         tables.push((t.name.to_owned(), n));
     }
@@ -571,6 +573,17 @@ where
         return Err(lines.bad("more data after the end of the dump"));
     }
     Ok(DumpSummary { schema_version: version, made_at, backend, tables })
+}
+
+/// A refusal of the database to take rows (a constraint they break), told
+/// by the line the dump had reached.
+fn refused(lines: &Lines<'_>, table: &str, e: StoreError) -> StoreError {
+    match e {
+        StoreError::Database(sqlx::Error::Database(db)) => {
+            lines.bad(format!("the rows of {table} up to here do not fit this database: {db}"))
+        }
+        e => e,
+    }
 }
 
 /// The columns a section header names, each matched to a column here.

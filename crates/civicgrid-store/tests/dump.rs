@@ -198,6 +198,10 @@ async fn a_damaged_dump_loads_nothing(db: TestDb) {
         (bad_value, &format!("line {} of the dump: residents.id expects an integer", first_resident + 1)),
         (miscounted, "table users: the dump's last line counts 2 rows, the dump holds 1"),
         (text.clone() + "[1]\n", "after the end of the dump"),
+        (
+            edit(first_resident, lines[first_resident].replacen("\"张三\"", "null", 1)),
+            "the rows of residents up to here do not fit",
+        ),
         (text.replacen("\"columns\":[\"id\",", "\"columns\":[\"ident\",", 1), "column org_units.ident is not in"),
     ];
     let copy = db.sibling().await;

@@ -110,6 +110,7 @@ pub async fn restore(db: &Db, from: &Path) -> anyhow::Result<()> {
 }
 
 pub async fn export(db: &Db, to: &str) -> anyhow::Result<()> {
+    crate::must_exist(&db.database)?;
     let (key_path, keys) = existing_keys(db)?;
     let keys = keys.unwrap_or_else(KeyRing::ephemeral);
     let source = civicgrid_store::open(&db.database, keys.clone())

@@ -51,12 +51,7 @@ impl Db {
         if let Some(k) = &self.key_file {
             return Some(k.clone());
         }
-        if civicgrid_store::is_postgres(&self.database) {
-            return None;
-        }
-        let path = self.database.strip_prefix("sqlite://").unwrap_or(&self.database);
-        let path = path.split('?').next().unwrap_or(path);
-        (!path.contains(":memory:")).then(|| PathBuf::from(format!("{path}.keys")))
+        sqlite_file(&self.database).map(|path| PathBuf::from(format!("{path}.keys")))
     }
 
     fn keys(&self) -> anyhow::Result<KeyRing> {
@@ -76,6 +71,25 @@ impl Db {
         civicgrid_store::open(&self.database, self.keys()?)
             .await
             .with_context(|| format!("could not open database {}", shown(&self.database)))
+    }
+}
+
+/// The file of a SQLite database; `None` for PostgreSQL and in memory.
+fn sqlite_file(database: &str) -> Option<&str> {
+    if civicgrid_store::is_postgres(database) {
+        return None;
+    }
+    let path = database.strip_prefix("sqlite://").unwrap_or(database);
+    let path = path.split('?').next().unwrap_or(path);
+    (!path.contains(":memory:")).then_some(path)
+}
+
+/// Refuses a SQLite file that is not there, where opening would make an
+/// empty database: the source of a backup or an export.
+pub(crate) fn must_exist(database: &str) -> anyhow::Result<()> {
+    match sqlite_file(database) {
+        Some(path) if !std::path::Path::new(path).exists() => anyhow::bail!("there is no database at {path}"),
+        _ => Ok(()),
     }
 }
 
@@ -185,9 +199,10 @@ enum Command {
         #[command(subcommand)]
         what: ImportCommand,
     },
-    /// Apply the schema's numbered migrations to a database and say which
-    /// (the server and the other commands apply them too when they open it);
-    /// a second run has nothing to do.
+    /// Apply the schema's numbered migrations and say which.
+    ///
+    /// The server and the other commands apply them too when they open a
+    /// database; this is the step on its own. A second run has nothing to do.
     Migrate {
         #[command(flatten)]
         db: DbUrl,
@@ -195,12 +210,14 @@ enum Command {
         #[arg(long)]
         status: bool,
     },
-    /// Write every record of a database, audit log included, to a new file
-    /// (JSON lines; mode 0600), consistent while the server goes on writing.
-    /// ID and phone numbers are in it encrypted and their keys are not: a
-    /// backup is of use only with the database's key file, so keep that too,
-    /// as safely and apart from the backup. Photos stay in the attachment
-    /// directory; copy it as files.
+    /// Write every record to a new file, consistently while the server runs.
+    ///
+    /// The backup holds every table, accounts, cases and the audit log
+    /// included, as JSON lines (mode 0600), read in one snapshot. ID and phone
+    /// numbers are in it encrypted and their keys are not: a backup is of use
+    /// only with the database's key file, so keep that too, as safely and
+    /// apart from the backup. Photos stay in the attachment directory; copy
+    /// it as files.
     Backup {
         #[command(flatten)]
         db: DbUrl,
@@ -208,12 +225,18 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },
-    /// Load a backup into a new, empty database, SQLite or PostgreSQL
-    /// whichever made it (a database with any row is refused), then check its
-    /// audit chain. ID and phone numbers open only with the key file of the
+    /// Load a backup into a new, empty database.
+    ///
+    /// Either backend restores a backup of either (a database holding any
+    /// row is refused; a damaged backup loads nothing), then its audit chain
+    /// is checked. ID and phone numbers open only with the key file of the
     /// database that was backed up: put it at the new database's key path
-    /// (the database path plus `.keys`) or name it with --key-file; none is
-    /// created here.
+    /// (the database path plus `.keys`) or name it with --key-file; no key
+    /// file is made here.
+    #[command(mut_arg("key_file", |a| a.help(
+        "The key file of the database that was backed up, to check that it opens the restored personal data; \
+         never created. Defaults to the database path with `.keys` appended"
+    )))]
     Restore {
         #[command(flatten)]
         db: Db,
@@ -221,11 +244,18 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         from: PathBuf,
     },
-    /// Copy every record and audit entry of a database into a new, empty one,
-    /// e.g. a SQLite district onto PostgreSQL (create the PostgreSQL database
-    /// first), then check the copy's audit chain. The copy's ID and phone
+    /// Copy a whole district into a new, empty database, e.g. onto PostgreSQL.
+    ///
+    /// Every record and audit entry goes as it is, in one transaction; the
+    /// copy's id counters continue after the copied ids and its audit chain
+    /// is checked. Create the PostgreSQL database first, and stop the server:
+    /// writes made after the copy began stay behind. The copy's ID and phone
     /// numbers open with the source's key file: serve it with --key-file
     /// naming that file.
+    #[command(mut_arg("key_file", |a| a.help(
+        "The source's key file, to check that it opens the copy's personal data; never created. Defaults to the \
+         database path with `.keys` appended"
+    )))]
     Export {
         /// The database to copy, and its key file.
         #[command(flatten)]
@@ -398,7 +428,10 @@ async fn main() -> anyhow::Result<()> {
         Command::Access(args) => access_cmd::run(&args)?,
         Command::Import { what: ImportCommand::Osm(args) } => import_cmd::run(args).await?,
         Command::Migrate { db, status } => dump_cmd::migrate(&db.database, status).await?,
-        Command::Backup { db, out } => dump_cmd::backup(db.open().await?.as_ref(), &out).await?,
+        Command::Backup { db, out } => {
+            must_exist(&db.database)?;
+            dump_cmd::backup(db.open().await?.as_ref(), &out).await?;
+        }
         Command::Restore { db, from } => dump_cmd::restore(&db, &from).await?,
         Command::Export { db, to } => dump_cmd::export(&db, &to).await?,
         Command::Bench { what } => bench::run(what).await?,

@@ -264,6 +264,10 @@ fn restore_refuses_what_is_not_a_whole_backup() {
     // An empty database backs up whole; cut short, it restores nothing.
     let empty = Place::sqlite(dir.path(), "empty.db");
     let file = dir.path().join("empty.backup");
+    let e = refused(&["backup", "--database", &empty.url, "--out", path(&file)]);
+    assert!(e.contains("there is no database at"), "{e}");
+    assert!(!file.exists() && !Path::new(&empty.url).exists(), "nothing made");
+    ok(&["migrate", "--database", &empty.url]);
     ok(&["backup", "--database", &empty.url, "--out", path(&file)]);
     let text = std::fs::read_to_string(&file).unwrap();
     std::fs::write(&file, &text[..text.len() - 20]).unwrap();

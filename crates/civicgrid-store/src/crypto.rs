@@ -191,6 +191,11 @@ impl KeyRing {
         KeyFile::read(path)?.ring(path)
     }
 
+    /// Loads the key file at `path`, which must exist.
+    pub fn load(path: &Path) -> Result<KeyRing> {
+        KeyFile::read(path)?.ring(path)
+    }
+
     /// Random keys held in memory only: for tests and benchmarks.
     pub fn ephemeral() -> KeyRing {
         let key = random_key();

@@ -10,6 +10,7 @@ pub mod attachments;
 mod audit_chain;
 mod cases;
 mod crypto;
+mod dump;
 mod network;
 mod postgres;
 mod schema;
@@ -20,8 +21,10 @@ mod view;
 pub use access::*;
 pub use cases::*;
 pub use crypto::KeyRing;
+pub use dump::{DUMP_FORMAT, DumpSummary};
 pub use network::*;
 pub use postgres::PgStore;
+pub use schema::{Migration, SchemaStatus};
 pub use sqlite::SqliteStore;
 pub use view::*;
 
@@ -30,6 +33,7 @@ use civicgrid_domain::{DistrictBundle, FacilityCategory, Grant, Level, OrgUnit, 
 use jiff::Timestamp;
 use jiff::civil::Date;
 use std::sync::Arc;
+use tokio::io::{AsyncBufRead, AsyncWrite};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -247,6 +251,32 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn audit_log(&self, q: &AuditQuery) -> Result<Page<AuditEntry>>;
     /// Walks the chain from the first entry; reports the first break.
     async fn verify_audit(&self) -> Result<ChainCheck>;
+
+    // --- backup, restore, export ---
+
+    /// Writes every row of every table to `out` as a dump (the format is in
+    /// `dump.rs`), read in one snapshot while others go on writing. Personal
+    /// data goes as it is stored, encrypted: a dump is of use only with the
+    /// key file of its database.
+    async fn dump(&self, out: &mut (dyn AsyncWrite + Send + Unpin)) -> Result<DumpSummary>;
+    /// Loads a dump of either backend into this database, which must be empty
+    /// (Conflict otherwise) and of the dump's schema version, in one
+    /// transaction, audited on the restored chain; ids assigned afterwards
+    /// follow the loaded ones.
+    async fn load_dump(&self, input: &mut (dyn AsyncBufRead + Send + Unpin), by: &Actor) -> Result<DumpSummary>;
+}
+
+/// Whether `url` names a PostgreSQL database (else SQLite).
+pub fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// Refuses a URL naming neither backend.
+fn check_url(url: &str) -> Result<()> {
+    if !is_postgres(url) && url.contains("://") && !url.starts_with("sqlite:") {
+        return Err(StoreError::UnsupportedUrl(url.to_owned()));
+    }
+    Ok(())
 }
 
 /// Opens the database named by `url`: `postgres://…` (or `postgresql://…`)
@@ -254,11 +284,18 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 /// path for SQLite, with `keys` for personal data. Migrations run before this
 /// returns.
 pub async fn open(url: &str, keys: KeyRing) -> Result<Arc<dyn Store>> {
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+    check_url(url)?;
+    if is_postgres(url) {
         return Ok(Arc::new(PgStore::open(url, keys).await?));
     }
-    if url.contains("://") && !url.starts_with("sqlite:") {
-        return Err(StoreError::UnsupportedUrl(url.to_owned()));
-    }
     Ok(Arc::new(SqliteStore::open(url, keys).await?))
+}
+
+/// Which of this build's migrations the database named by `url` has; with
+/// `apply`, the pending ones are applied first (a SQLite file is created if
+/// need be; without `apply` a missing one is NotFound). [`open`] migrates
+/// too; this is the step on its own, and needs no keys.
+pub async fn migrate(url: &str, apply: bool) -> Result<SchemaStatus> {
+    check_url(url)?;
+    if is_postgres(url) { postgres::migrate(url, apply).await } else { sqlite::migrate(url, apply).await }
 }

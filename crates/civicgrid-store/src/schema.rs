@@ -553,3 +553,47 @@ where
     qb.push(") ORDER BY case_id, seq");
     qb
 }
+
+/// A numbered migration of this build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Migration {
+    pub version: i64,
+    pub description: String,
+}
+
+/// Where a database's schema stands against this build's migrations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaStatus {
+    /// Applied before the call, oldest first.
+    pub applied: Vec<Migration>,
+    /// Not applied before the call, oldest first; applied by it when asked.
+    pub pending: Vec<Migration>,
+    /// The last migration applied when the call returned (0: none).
+    pub version: i64,
+}
+
+impl SchemaStatus {
+    /// Reads which of `migrator`'s migrations the database behind `conn`
+    /// has (none unless `known`: its table of migrations exists) and, with
+    /// `apply`, applies the others.
+    pub(crate) async fn of<C: sqlx::migrate::Migrate>(
+        conn: &mut C,
+        migrator: &sqlx::migrate::Migrator,
+        known: bool,
+        apply: bool,
+    ) -> Result<SchemaStatus> {
+        let done: Vec<i64> =
+            if known { conn.list_applied_migrations().await?.iter().map(|m| m.version).collect() } else { Vec::new() };
+        if apply {
+            migrator.run_direct(conn).await?;
+        }
+        let (applied, pending): (Vec<_>, Vec<_>) = migrator
+            .iter()
+            .filter(|m| m.migration_type.is_up_migration())
+            .map(|m| Migration { version: m.version, description: m.description.to_string() })
+            .partition(|m| done.contains(&m.version));
+        let now: &[Migration] = if apply { &pending } else { &[] };
+        let version = applied.iter().chain(now).map(|m| m.version).max().unwrap_or(0);
+        Ok(SchemaStatus { applied, pending, version })
+    }
+}

@@ -49,6 +49,7 @@ pub(crate) trait Columns {
     fn real(&self, col: &str) -> Result<f64>;
     fn opt_real(&self, col: &str) -> Result<Option<f64>>;
     fn flag(&self, col: &str) -> Result<bool>;
+    fn opt_flag(&self, col: &str) -> Result<Option<bool>>;
     fn bytes(&self, col: &str) -> Result<Vec<u8>>;
     fn opt_bytes(&self, col: &str) -> Result<Option<Vec<u8>>>;
 
@@ -83,6 +84,9 @@ macro_rules! columns_of {
                 Ok(self.try_get(col)?)
             }
             fn flag(&self, col: &str) -> Result<bool> {
+                Ok(self.try_get(col)?)
+            }
+            fn opt_flag(&self, col: &str) -> Result<Option<bool>> {
                 Ok(self.try_get(col)?)
             }
             fn bytes(&self, col: &str) -> Result<Vec<u8>> {

@@ -62,7 +62,7 @@ pub async fn run(cmd: UserCommand) -> anyhow::Result<()> {
             check_password(&username, &password)?;
             let store = db.open().await?;
             if store.unit(&scope).await?.is_none() {
-                anyhow::bail!("unit {scope} does not exist in {}", db.database);
+                anyhow::bail!("unit {scope} does not exist in {}", crate::shown(&db.database));
             }
             let new = NewUser {
                 display_name: display_name.unwrap_or_else(|| username.clone()),

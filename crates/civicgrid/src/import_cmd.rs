@@ -111,7 +111,13 @@ pub(crate) async fn run(args: OsmArgs) -> anyhow::Result<()> {
         println!(
             "database {}: street network replaced ({} nodes, {} edges); facilities in the district's grids: \
              {} added, {} updated, {} unchanged, {} no longer in the file removed; {outside} outside every grid skipped",
-            db.database, report.nodes, report.edges, report.added, report.updated, report.unchanged, report.removed
+            crate::shown(&db.database),
+            report.nodes,
+            report.edges,
+            report.added,
+            report.updated,
+            report.unchanged,
+            report.removed
         );
     }
     println!("done in {:.2} s", started.elapsed().as_secs_f64());
@@ -145,7 +151,10 @@ async fn store(
 ) -> anyhow::Result<(NetworkImported, usize)> {
     let store = db.open().await?;
     if store.is_empty().await? {
-        bail!("database {} holds no district: write one first (`civicgrid demo`, or your own)", db.database);
+        bail!(
+            "database {} holds no district: write one first (`civicgrid demo`, or your own)",
+            crate::shown(&db.database)
+        );
     }
     let locator =
         civicgrid_server::Locator::load(store.as_ref()).await.context("could not load the district's grids")?;
@@ -191,7 +200,7 @@ async fn store(
     let report = store
         .import_network(&import, &progress, &Actor::system("import osm"))
         .await
-        .with_context(|| format!("could not write the import into {}", db.database))?;
+        .with_context(|| format!("could not write the import into {}", crate::shown(&db.database)))?;
     bar.finish_and_clear();
     Ok((report, outside))
 }

@@ -1,13 +1,15 @@
 //! The `civicgrid` binary: glue over the library crates. `serve` runs the
 //! server, `demo` writes the synthetic demo district, `user` manages
 //! accounts, `audit verify` checks the audit chain, `keys rotate` rotates the
-//! personal-data key, `import osm` reads an OpenStreetMap extract, `bench`
+//! personal-data key, `import osm` reads an OpenStreetMap extract,
+//! `migrate`, `backup`, `restore` and `export` keep the database, `bench`
 //! measures.
 
 mod access_cmd;
 mod accounts;
 mod bench;
 mod demo;
+mod dump_cmd;
 mod import_cmd;
 
 use anyhow::Context;
@@ -31,24 +33,26 @@ struct Cli {
 /// Where the data is and the key that protects its personal part.
 #[derive(Debug, Args)]
 pub(crate) struct Db {
-    /// Database: a file path or sqlite://PATH.
+    /// Database: a file path, sqlite://PATH or postgres://USER:PASSWORD@HOST/NAME.
     #[arg(long, env = "CIVICGRID_DATABASE", default_value = "civicgrid.db")]
     database: String,
     /// File of the keys that encrypt ID and phone numbers; created (mode 0600)
-    /// when absent. Defaults to the database path with `.keys` appended. Keep
-    /// it out of backups of the database and out of version control.
+    /// when absent. Defaults to the database path with `.keys` appended; a
+    /// PostgreSQL database needs it named. Keep it out of version control and
+    /// apart from the database's backups, but keep it as safely: without it a
+    /// backup shows no ID or phone number.
     #[arg(long, env = "CIVICGRID_KEY_FILE")]
     key_file: Option<PathBuf>,
 }
 
 impl Db {
+    /// The key file named or beside a SQLite file; none for an in-memory
+    /// database or an unnamed one of PostgreSQL.
     fn key_path(&self) -> Option<PathBuf> {
         if let Some(k) = &self.key_file {
             return Some(k.clone());
         }
-        let path = self.database.strip_prefix("sqlite://").unwrap_or(&self.database);
-        let path = path.split('?').next().unwrap_or(path);
-        (!path.contains(":memory:")).then(|| PathBuf::from(format!("{path}.keys")))
+        sqlite_file(&self.database).map(|path| PathBuf::from(format!("{path}.keys")))
     }
 
     fn keys(&self) -> anyhow::Result<KeyRing> {
@@ -56,6 +60,10 @@ impl Db {
             Some(p) => {
                 KeyRing::load_or_create(&p).with_context(|| format!("could not load the key file {}", p.display()))
             }
+            None if civicgrid_store::is_postgres(&self.database) => anyhow::bail!(
+                "a PostgreSQL database needs --key-file (or CIVICGRID_KEY_FILE): the file of the keys that encrypt \
+                 its ID and phone numbers"
+            ),
             None => Ok(KeyRing::ephemeral()),
         }
     }
@@ -74,7 +82,53 @@ impl Db {
     pub(crate) async fn open(&self) -> anyhow::Result<Arc<dyn Store>> {
         civicgrid_store::open(&self.database, self.keys()?)
             .await
-            .with_context(|| format!("could not open database {}", self.database))
+            .with_context(|| format!("could not open database {}", shown(&self.database)))
+    }
+}
+
+/// The file of a SQLite database; `None` for PostgreSQL and in memory.
+fn sqlite_file(database: &str) -> Option<&str> {
+    if civicgrid_store::is_postgres(database) {
+        return None;
+    }
+    let path = database.strip_prefix("sqlite://").unwrap_or(database);
+    let path = path.split('?').next().unwrap_or(path);
+    (!path.contains(":memory:")).then_some(path)
+}
+
+/// Refuses a SQLite file that is not there, where opening would make an
+/// empty database: the source of a backup or an export.
+pub(crate) fn must_exist(database: &str) -> anyhow::Result<()> {
+    match sqlite_file(database) {
+        Some(path) if !std::path::Path::new(path).exists() => anyhow::bail!("there is no database at {path}"),
+        _ => Ok(()),
+    }
+}
+
+/// Where the data is, for commands that read no personal data and need no keys.
+#[derive(Debug, Args)]
+struct DbUrl {
+    /// Database: a file path, sqlite://PATH or postgres://USER:PASSWORD@HOST/NAME.
+    #[arg(long, env = "CIVICGRID_DATABASE", default_value = "civicgrid.db")]
+    database: String,
+}
+
+impl DbUrl {
+    /// The store with throwaway keys: no key file is read or made.
+    async fn open(&self) -> anyhow::Result<Arc<dyn Store>> {
+        civicgrid_store::open(&self.database, KeyRing::ephemeral())
+            .await
+            .with_context(|| format!("could not open database {}", shown(&self.database)))
+    }
+}
+
+/// A database URL fit to print: its password replaced by `***`.
+pub(crate) fn shown(url: &str) -> String {
+    let Some(start) = url.find("://").map(|i| i + 3) else { return url.to_owned() };
+    let authority = &url[start..url[start..].find('/').map_or(url.len(), |i| start + i)];
+    match authority.rfind('@').and_then(|at| authority[..at].find(':').map(|colon| (colon, at))) {
+        Some((colon, at)) => format!("{}***{}", &url[..start + colon + 1], &url[start + at..]),
+        None => url.to_owned(),
     }
 }
 
@@ -161,6 +215,71 @@ enum Command {
         #[command(subcommand)]
         what: ImportCommand,
     },
+    /// Apply the schema's numbered migrations and say which.
+    ///
+    /// The server and the other commands apply them too when they open a
+    /// database; this is the step on its own. A second run has nothing to do.
+    Migrate {
+        #[command(flatten)]
+        db: DbUrl,
+        /// List the migrations applied and pending; change nothing.
+        #[arg(long)]
+        status: bool,
+    },
+    /// Write every record to a new file, consistently while the server runs.
+    ///
+    /// The backup holds every table, accounts, cases and the audit log
+    /// included, as JSON lines (mode 0600), read in one snapshot. ID and phone
+    /// numbers are in it encrypted and their keys are not: a backup is of use
+    /// only with the database's key file, so keep that too, as safely and
+    /// apart from the backup. Photos stay in the attachment directory; copy
+    /// it as files.
+    Backup {
+        #[command(flatten)]
+        db: DbUrl,
+        /// The backup file to create; an existing file is not overwritten.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Load a backup into a new, empty database.
+    ///
+    /// Either backend restores a backup of either (a database holding any
+    /// row is refused; a damaged backup loads nothing), then its audit chain
+    /// is checked. ID and phone numbers open only with the key file of the
+    /// database that was backed up: put it at the new database's key path
+    /// (the database path plus `.keys`) or name it with --key-file; no key
+    /// file is made here.
+    #[command(mut_arg("key_file", |a| a.help(
+        "The key file of the database that was backed up, to check that it opens the restored personal data; \
+         never created. Defaults to the database path with `.keys` appended"
+    )))]
+    Restore {
+        #[command(flatten)]
+        db: Db,
+        /// The backup file.
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
+    },
+    /// Copy a whole district into a new, empty database, e.g. onto PostgreSQL.
+    ///
+    /// Every record and audit entry goes as it is, in one transaction; the
+    /// copy's id counters continue after the copied ids and its audit chain
+    /// is checked. Create the PostgreSQL database first, and stop the server:
+    /// writes made after the copy began stay behind. The copy's ID and phone
+    /// numbers open with the source's key file: serve it with --key-file
+    /// naming that file.
+    #[command(mut_arg("key_file", |a| a.help(
+        "The source's key file, to check that it opens the copy's personal data; never created. Defaults to the \
+         database path with `.keys` appended"
+    )))]
+    Export {
+        /// The database to copy, and its key file.
+        #[command(flatten)]
+        db: Db,
+        /// The database to copy into: postgres://USER:PASSWORD@HOST/NAME, or a SQLite path.
+        #[arg(long, value_name = "URL")]
+        to: String,
+    },
     /// Measure: locate, demo generation, start-up, access checks, case filing and indicators.
     Bench {
         #[command(subcommand)]
@@ -178,10 +297,11 @@ enum ImportCommand {
 
 #[derive(Debug, Subcommand)]
 enum AuditCommand {
-    /// Check the hash chain from the first entry to the last; exit 1 at a break.
+    /// Check the hash chain from the first entry to the last; exit 1 at a
+    /// break. Needs no key file.
     Verify {
         #[command(flatten)]
-        db: Db,
+        db: DbUrl,
     },
 }
 
@@ -282,7 +402,7 @@ async fn main() -> anyhow::Result<()> {
             let local = listener.local_addr()?;
             // Scripts wait for this line to learn the port.
             println!("listening on http://{local}");
-            tracing::info!(%local, database = %db.database, "serving");
+            tracing::info!(%local, database = %shown(&db.database), "serving");
             civicgrid_server::serve(listener, state, shutdown_signal()).await.context("server failed")?;
         }
         Command::Demo { db, seed, history, history_until, attachments } => {
@@ -290,9 +410,9 @@ async fn main() -> anyhow::Result<()> {
             if store.is_empty().await? {
                 demo::load(store.as_ref(), seed, true).await?;
             } else if history.is_none() {
-                anyhow::bail!("database {} already holds a district; use a new file", db.database);
+                anyhow::bail!("database {} already holds a district; use a new file", shown(&db.database));
             } else if store.setting("demo_seed").await?.as_deref() != Some(seed.to_string().as_str()) {
-                anyhow::bail!("database {} holds a district other than the demo of seed {seed}", db.database);
+                anyhow::bail!("database {} holds a district other than the demo of seed {seed}", shown(&db.database));
             }
             if let Some(cases) = history {
                 let until =
@@ -315,7 +435,7 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         Command::Keys { what: KeysCommand::Rotate { db } } => {
-            let path = db.key_path().context("an in-memory database has no key file to rotate")?;
+            let path = db.key_path().context("no key file to rotate: name it with --key-file")?;
             let id = KeyRing::rotate_file(&path).with_context(|| format!("could not rotate {}", path.display()))?;
             let store = db.open().await?;
             let n = store.reencrypt_personal_data(&Actor::system("keys rotate")).await?;
@@ -323,7 +443,31 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Access(args) => access_cmd::run(&args)?,
         Command::Import { what: ImportCommand::Osm(args) } => import_cmd::run(args).await?,
+        Command::Migrate { db, status } => dump_cmd::migrate(&db.database, status).await?,
+        Command::Backup { db, out } => {
+            must_exist(&db.database)?;
+            dump_cmd::backup(db.open().await?.as_ref(), &out).await?;
+        }
+        Command::Restore { db, from } => dump_cmd::restore(&db, &from).await?,
+        Command::Export { db, to } => dump_cmd::export(&db, &to).await?,
         Command::Bench { what } => bench::run(what).await?,
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shown;
+
+    #[test]
+    fn passwords_are_not_shown() {
+        assert_eq!(
+            shown("postgres://cg:s3cr@t@db.example:5432/cg?sslmode=require"),
+            "postgres://cg:***@db.example:5432/cg?sslmode=require"
+        );
+        assert_eq!(shown("postgres://cg@db.example/cg"), "postgres://cg@db.example/cg");
+        assert_eq!(shown("postgresql://db.example/cg"), "postgresql://db.example/cg");
+        assert_eq!(shown("sqlite://data/c.db"), "sqlite://data/c.db");
+        assert_eq!(shown("civicgrid.db"), "civicgrid.db");
+    }
 }

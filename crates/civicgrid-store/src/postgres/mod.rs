@@ -17,15 +17,16 @@ mod network;
 mod residents;
 
 use crate::cases::*;
+use crate::dump;
 use crate::schema::{
-    COUNTERS, DistrictRows, StatsGroups, UNIT_COUNTS, bbox, check_grouping, district_entry, grid_placement, placement,
-    push_page, push_within, unit_count_query, write_entry,
+    COUNTERS, DistrictRows, SchemaStatus, StatsGroups, UNIT_COUNTS, bbox, check_grouping, district_entry,
+    grid_placement, placement, push_page, push_within, unit_count_query, write_entry,
 };
 use crate::stored::{Columns, camera_from_row, facility_from_row, open_phone, parse_enum, unit_from_row};
 use crate::view::*;
 use crate::{
-    Actor, AuditEntry, AuditQuery, ChainCheck, KeyRing, NewAudit, NewUser, Progress, ResidentFull, ResidentSearch,
-    ResidentView, Result, SessionRecord, Store, StoreError, TokenRecord, UserRecord,
+    Actor, AuditEntry, AuditQuery, ChainCheck, DumpSummary, KeyRing, NewAudit, NewUser, Progress, ResidentFull,
+    ResidentSearch, ResidentView, Result, SessionRecord, Store, StoreError, TokenRecord, UserRecord,
 };
 use async_trait::async_trait;
 use audit::append;
@@ -34,11 +35,13 @@ use civicgrid_domain::{CameraStatus, DistrictBundle, FacilityCategory, Level, Or
 use jiff::Timestamp;
 use jiff::civil::Date;
 use serde_json::json;
+use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::query_builder::Separated;
-use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder, Row, Transaction};
+use sqlx::{ConnectOptions, Connection, PgConnection, PgPool, Postgres, QueryBuilder, Row, Transaction};
 use std::str::FromStr;
 use std::time::Duration;
+use tokio::io::{AsyncBufRead, AsyncWrite};
 
 pub(crate) use crate::schema::CHUNK;
 
@@ -77,6 +80,38 @@ pub(crate) async fn hold(conn: &mut PgConnection, what: Hold, name: &str) -> Res
     Ok(())
 }
 
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// See [`crate::migrate`].
+pub(crate) async fn migrate(url: &str, apply: bool) -> Result<SchemaStatus> {
+    let mut conn = PgConnection::connect_with(&PgConnectOptions::from_str(url)?).await?;
+    let known: bool =
+        sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL").fetch_one(&mut conn).await?;
+    SchemaStatus::of(&mut conn, &MIGRATOR, known, apply).await
+}
+
+/// Sets every sequence of a serial column after the largest id its table
+/// holds, so the ids it hands out next are new.
+async fn advance_sequences(conn: &mut PgConnection) -> Result<()> {
+    let serials = sqlx::query(
+        "SELECT table_name::text AS t, column_name::text AS c FROM information_schema.columns \
+         WHERE table_schema = current_schema() AND column_default LIKE 'nextval(%'",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    for r in serials {
+        let (t, c) = (r.text("t")?, r.text("c")?);
+        sqlx::query(&format!(
+            "SELECT setval(pg_get_serial_sequence($1, $2), coalesce(max(\"{c}\"), 0) + 1, false) FROM \"{t}\""
+        ))
+        .bind(&t)
+        .bind(&c)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
 impl PgStore {
     /// Connects to the database at `url` (`postgres://…`), which must exist,
     /// and runs the migrations; `keys` encrypt and decrypt personal data.
@@ -90,7 +125,7 @@ impl PgStore {
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(opts)
             .await?;
-        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        MIGRATOR.run(&pool).await?;
         Ok(PgStore { pool, keys })
     }
 
@@ -873,6 +908,28 @@ impl Store for PgStore {
 
     async fn verify_audit(&self) -> Result<ChainCheck> {
         self.verify_chain().await
+    }
+
+    async fn dump(&self, out: &mut (dyn AsyncWrite + Send + Unpin)) -> Result<DumpSummary> {
+        // A connection of its own that does not call its reads slow: they
+        // last as long as writing the dump does.
+        let opts = (*self.pool.connect_options()).clone().disable_statement_logging();
+        let mut conn = PgConnection::connect_with(&opts).await?;
+        let mut tx = conn.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?;
+        let summary = dump::write::<Postgres>(&mut tx, "postgres", out).await?;
+        tx.rollback().await?;
+        Ok(summary)
+    }
+
+    async fn load_dump(&self, input: &mut (dyn AsyncBufRead + Send + Unpin), by: &Actor) -> Result<DumpSummary> {
+        let mut tx = self.pool.begin().await?;
+        // Nobody else writes while the chain is loaded and then appended to.
+        hold(&mut tx, Hold::AuditChain, "").await?;
+        let summary = dump::read::<Postgres>(&mut tx, input).await?;
+        advance_sequences(&mut tx).await?;
+        append(&mut tx, &dump::restore_entry(&summary, by)).await?;
+        tx.commit().await?;
+        Ok(summary)
     }
 }
 

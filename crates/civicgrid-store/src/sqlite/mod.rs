@@ -10,15 +10,16 @@ mod network;
 mod residents;
 
 use crate::cases::*;
+use crate::dump;
 use crate::schema::{
-    COUNTERS, DistrictRows, StatsGroups, UNIT_COUNTS, bbox, check_grouping, district_entry, grid_placement, placement,
-    push_page, push_within, unit_count_query, write_entry,
+    COUNTERS, DistrictRows, SchemaStatus, StatsGroups, UNIT_COUNTS, bbox, check_grouping, district_entry,
+    grid_placement, placement, push_page, push_within, unit_count_query, write_entry,
 };
 use crate::stored::{Columns, camera_from_row, facility_from_row, open_phone, parse_enum, unit_from_row};
 use crate::view::*;
 use crate::{
-    Actor, AuditEntry, AuditQuery, ChainCheck, KeyRing, NewAudit, NewUser, Progress, ResidentFull, ResidentSearch,
-    ResidentView, Result, SessionRecord, Store, StoreError, TokenRecord, UserRecord,
+    Actor, AuditEntry, AuditQuery, ChainCheck, DumpSummary, KeyRing, NewAudit, NewUser, Progress, ResidentFull,
+    ResidentSearch, ResidentView, Result, SessionRecord, Store, StoreError, TokenRecord, UserRecord,
 };
 use async_trait::async_trait;
 use audit::append;
@@ -27,11 +28,13 @@ use civicgrid_domain::{CameraStatus, DistrictBundle, FacilityCategory, Level, Or
 use jiff::Timestamp;
 use jiff::civil::Date;
 use serde_json::json;
+use sqlx::migrate::Migrator;
 use sqlx::query_builder::Separated;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
-use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
+use sqlx::{ConnectOptions, Connection, QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool, Transaction};
 use std::str::FromStr;
 use std::time::Duration;
+use tokio::io::{AsyncBufRead, AsyncWrite};
 
 pub(crate) use crate::schema::CHUNK;
 
@@ -41,25 +44,45 @@ pub struct SqliteStore {
     keys: KeyRing,
 }
 
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// How every connection to the database at `url` (a path or `sqlite:…`) is made.
+fn connect_options(url: &str) -> Result<SqliteConnectOptions> {
+    let opts = if url.starts_with("sqlite:") {
+        SqliteConnectOptions::from_str(url)?
+    } else {
+        SqliteConnectOptions::new().filename(url)
+    };
+    Ok(opts
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_secs(10)))
+}
+
+/// See [`crate::migrate`].
+pub(crate) async fn migrate(url: &str, apply: bool) -> Result<SchemaStatus> {
+    let opts = connect_options(url)?;
+    if !apply && !url.contains(":memory:") && !opts.get_filename().exists() {
+        return Err(StoreError::NotFound(format!("database {}", opts.get_filename().display())));
+    }
+    let mut conn = SqliteConnection::connect_with(&opts).await?;
+    let known: bool = sqlx::query_scalar("SELECT count(*) > 0 FROM sqlite_schema WHERE name = '_sqlx_migrations'")
+        .fetch_one(&mut conn)
+        .await?;
+    SchemaStatus::of(&mut conn, &MIGRATOR, known, apply).await
+}
+
 impl SqliteStore {
     /// Opens (creating if needed) the database at `url` and runs the migrations;
     /// `keys` encrypt and decrypt personal data.
     pub async fn open(url: &str, keys: KeyRing) -> Result<Self> {
-        let opts = if url.starts_with("sqlite:") {
-            SqliteConnectOptions::from_str(url)?
-        } else {
-            SqliteConnectOptions::new().filename(url)
-        };
-        let opts = opts
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
+        let opts = connect_options(url)?;
         // An in-memory database lives as long as its one connection.
         let max = if url.contains(":memory:") { 1 } else { 8 };
         let pool = SqlitePoolOptions::new().max_connections(max).min_connections(1).connect_with(opts).await?;
-        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        MIGRATOR.run(&pool).await?;
         Ok(SqliteStore { pool, keys })
     }
 
@@ -839,6 +862,26 @@ impl Store for SqliteStore {
 
     async fn verify_audit(&self) -> Result<ChainCheck> {
         self.verify_chain().await
+    }
+
+    async fn dump(&self, out: &mut (dyn AsyncWrite + Send + Unpin)) -> Result<DumpSummary> {
+        // A connection of its own that does not call its reads slow: they
+        // last as long as writing the dump does. A deferred transaction reads
+        // one snapshot from its first read on; writers go on meanwhile (WAL).
+        let opts = (*self.pool.connect_options()).clone().disable_statement_logging();
+        let mut conn = SqliteConnection::connect_with(&opts).await?;
+        let mut tx = conn.begin().await?;
+        let summary = dump::write::<Sqlite>(&mut tx, "sqlite", out).await?;
+        tx.rollback().await?;
+        Ok(summary)
+    }
+
+    async fn load_dump(&self, input: &mut (dyn AsyncBufRead + Send + Unpin), by: &Actor) -> Result<DumpSummary> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let summary = dump::read::<Sqlite>(&mut tx, input).await?;
+        append(&mut tx, &dump::restore_entry(&summary, by)).await?;
+        tx.commit().await?;
+        Ok(summary)
     }
 }
 

@@ -194,6 +194,15 @@ impl TestDb {
         TestDb { dir: tempfile::tempdir().unwrap(), url, server: Some((server, name)) }
     }
 
+    /// Another fresh, empty database on the same backend.
+    pub async fn sibling(&self) -> TestDb {
+        if self.is_postgres() { TestDb::postgres().await } else { TestDb::sqlite() }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
     pub fn is_postgres(&self) -> bool {
         self.server.is_some()
     }

@@ -12,6 +12,7 @@
 mod access;
 mod audit;
 mod cases;
+mod feed;
 mod history;
 mod network;
 mod residents;
@@ -46,6 +47,7 @@ pub(crate) use crate::schema::CHUNK;
 pub struct PgStore {
     pool: PgPool,
     keys: KeyRing,
+    feed: std::sync::Arc<feed::PgFeed>,
 }
 
 /// What a transaction-scoped advisory lock serialises: the first key of
@@ -91,7 +93,7 @@ impl PgStore {
             .connect_with(opts)
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
-        Ok(PgStore { pool, keys })
+        Ok(PgStore { pool, keys, feed: std::sync::Arc::new(feed::PgFeed::new()) })
     }
 
     /// All counts, grouped by the units of level `by` (one group when `None`).
@@ -835,6 +837,18 @@ impl Store for PgStore {
 
     async fn due_escalations(&self, now: Timestamp, limit: u32) -> Result<Vec<CaseRecord>> {
         self.escalations_due(now, limit).await
+    }
+
+    async fn drop_escalation(&self, case_id: i64, deadline: Timestamp, by: &Actor) -> Result<bool> {
+        self.clear_escalation(case_id, deadline, by).await
+    }
+
+    async fn watch_cases(&self) -> Result<crate::CaseFeed> {
+        self.feed.subscribe(&self.pool).await
+    }
+
+    async fn case_changes(&self, after: i64, limit: u32) -> Result<Vec<crate::CaseChange>> {
+        self.changes_after(after, limit).await
     }
 
     async fn case_histories(&self, within: &UnitCode, created_before: Timestamp) -> Result<Vec<Vec<CaseEventRecord>>> {

@@ -217,11 +217,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Open cases whose `escalate_at` passed before `now` and that have not
     /// been escalated for that time, oldest first.
     async fn due_escalations(&self, now: Timestamp, limit: u32) -> Result<Vec<CaseRecord>>;
-    /// Clears a case's escalation time when it is still `deadline`: the clock
-    /// found nothing it may do at that time (the workflow refuses, or the case
-    /// stands at the top level). The next event sets it again. Audited; false
-    /// when the case moved on meanwhile.
-    async fn drop_escalation(&self, case_id: i64, deadline: Timestamp, by: &Actor) -> Result<bool>;
+    /// Clears a case's escalation time when it is still `deadline` and the
+    /// case still has `events` events: the clock found nothing it may do at
+    /// that time (the workflow refuses, or the case stands at the top level).
+    /// The next event sets it again. Audited; false when the case moved on
+    /// meanwhile.
+    async fn drop_escalation(&self, case_id: i64, events: i64, deadline: Timestamp, by: &Actor) -> Result<bool>;
     /// Every case event committed from now on, by whichever node wrote it
     /// (every node of a PostgreSQL database; this process for SQLite), in
     /// the order of their ids. Filings and appended events are told; imported

@@ -246,13 +246,21 @@ impl PgStore {
         Ok(case)
     }
 
-    pub(super) async fn clear_escalation(&self, case_id: i64, deadline: jiff::Timestamp, by: &Actor) -> Result<bool> {
+    pub(super) async fn clear_escalation(
+        &self,
+        case_id: i64,
+        events: i64,
+        deadline: jiff::Timestamp,
+        by: &Actor,
+    ) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
-        let done = sqlx::query("UPDATE cases SET escalate_at = NULL WHERE id = $1 AND escalate_at = $2")
-            .bind(case_id)
-            .bind(ts_text(deadline))
-            .execute(&mut *tx)
-            .await?;
+        let done =
+            sqlx::query("UPDATE cases SET escalate_at = NULL WHERE id = $1 AND events = $2 AND escalate_at = $3")
+                .bind(case_id)
+                .bind(events)
+                .bind(ts_text(deadline))
+                .execute(&mut *tx)
+                .await?;
         if done.rows_affected() == 0 {
             return Ok(false);
         }

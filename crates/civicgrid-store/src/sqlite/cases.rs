@@ -220,10 +220,17 @@ impl SqliteStore {
         Ok(case)
     }
 
-    pub(super) async fn clear_escalation(&self, case_id: i64, deadline: jiff::Timestamp, by: &Actor) -> Result<bool> {
+    pub(super) async fn clear_escalation(
+        &self,
+        case_id: i64,
+        events: i64,
+        deadline: jiff::Timestamp,
+        by: &Actor,
+    ) -> Result<bool> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let done = sqlx::query("UPDATE cases SET escalate_at = NULL WHERE id = ? AND escalate_at = ?")
+        let done = sqlx::query("UPDATE cases SET escalate_at = NULL WHERE id = ? AND events = ? AND escalate_at = ?")
             .bind(case_id)
+            .bind(events)
             .bind(ts_text(deadline))
             .execute(&mut *tx)
             .await?;

@@ -829,8 +829,8 @@ impl Store for SqliteStore {
         self.escalations_due(now, limit).await
     }
 
-    async fn drop_escalation(&self, case_id: i64, deadline: Timestamp, by: &Actor) -> Result<bool> {
-        self.clear_escalation(case_id, deadline, by).await
+    async fn drop_escalation(&self, case_id: i64, events: i64, deadline: Timestamp, by: &Actor) -> Result<bool> {
+        self.clear_escalation(case_id, events, deadline, by).await
     }
 
     async fn watch_cases(&self) -> Result<crate::CaseFeed> {

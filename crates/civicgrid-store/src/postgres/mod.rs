@@ -54,7 +54,8 @@ pub struct PgStore {
 /// `pg_advisory_xact_lock(int, int)`; the second is the hash of a name.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Hold {
-    /// The audit chain's head, from reading it to the commit.
+    /// The audit chain's head, from reading it to the commit; also taken
+    /// before a case event draws its global id, so ids follow commit order.
     AuditChain = 0x4347_0001,
     /// The numbers of the cases filed in one district on one day.
     CaseNumbers = 0x4347_0002,

@@ -25,6 +25,9 @@ pub struct CaseSettings {
     pub duplicate_window: SignedDuration,
     /// How often the escalation clock looks for overdue cases.
     pub clock_every: Duration,
+    /// The clock judges deadlines as if this much more working time had
+    /// passed: for drills and tests, zero in service.
+    pub clock_ahead: SignedDuration,
     /// Dispatch a case to the unit its category routes to as soon as it is filed.
     pub auto_dispatch: bool,
 }
@@ -36,6 +39,7 @@ impl Default for CaseSettings {
             duplicate_radius_m: 50.0,
             duplicate_window: SignedDuration::from_hours(72),
             clock_every: Duration::from_secs(30),
+            clock_ahead: SignedDuration::ZERO,
             auto_dispatch: false,
         }
     }
@@ -122,7 +126,9 @@ pub fn summary(
         category: view.category.as_ref().map(|c| c.to_string()),
         handler_unit: view.handler_unit.as_ref().map(|u| u.to_string()),
         step_deadline: deadline,
-        escalate_at: if view.escalation == Some(Level::District) { None } else { escalate_at },
+        // The clock waits only where it may act: not at the top level, and
+        // not in a state the workflow escalates from (verified, awaiting closure).
+        escalate_at: escalate_at.filter(|_| escalation_target(view).is_some()),
         escalation: view.escalation.map(|l| l.as_str().to_owned()),
         supervision: view.supervised,
         duplicate_of,
@@ -306,8 +312,14 @@ pub fn actor_as_reporter(caller: &Caller) -> Option<ActorRef> {
 
 /// May the caller see this case: through `view_cases` over its grid, or as its reporter.
 pub fn may_see(caller: &Caller, case: &CaseRecord) -> bool {
-    let own = case.reporter_id == Some(caller.principal.user_id);
-    own || UnitCode::parse(&case.grid).is_ok_and(|g| caller.principal.may_at(Permission::ViewCases, &g))
+    may_see_in(caller, &case.grid, case.reporter_id)
+}
+
+/// May the caller see a case in `grid` reported by `reporter_id`: the rule
+/// of [`may_see`], for what names a case without being its record.
+pub fn may_see_in(caller: &Caller, grid: &str, reporter_id: Option<i64>) -> bool {
+    let own = reporter_id == Some(caller.principal.user_id);
+    own || UnitCode::parse(grid).is_ok_and(|g| caller.principal.may_at(Permission::ViewCases, &g))
 }
 
 /// The actions the caller could take on the case now (the workflow may still
@@ -340,6 +352,16 @@ fn next_level(view: &CaseView) -> Option<Level> {
     }
 }
 
+/// Where the clock would escalate the case to if it were overdue now: one
+/// level up, when the workflow allows an escalation in its state and there
+/// is a level above. `None`: the clock has nothing to do with it.
+pub fn escalation_target(view: &CaseView) -> Option<Level> {
+    if !view.state.allowed().contains(&Action::Escalated) {
+        return None;
+    }
+    next_level(view)
+}
+
 /// The names of the leaders assigned (包联) to the case's grid or community.
 async fn leaders(state: &AppState, grid: &UnitCode) -> Result<Vec<String>, ApiError> {
     let community = grid.parent().unwrap_or_else(|| grid.clone());
@@ -357,17 +379,53 @@ async fn leaders(state: &AppState, grid: &UnitCode) -> Result<Vec<String>, ApiEr
         .collect())
 }
 
+/// The clock can do nothing with the case at `at` as it stands with `events`
+/// events (the workflow would refuse, the case stands at the top level, or
+/// its history does not replay): its escalation time is cleared, so later
+/// turns do not pick it again, unless the case moved on meanwhile. The
+/// case's next event sets one again.
+async fn give_up(state: &AppState, case: &CaseRecord, events: usize, at: Timestamp, why: &str) -> Result<(), ApiError> {
+    let events = i64::try_from(events).unwrap_or(i64::MAX);
+    let dropped = state.store.drop_escalation(case.id, events, at, &Actor::system("clock")).await?;
+    if dropped {
+        tracing::info!(case = case.id, number = %case.number, why, "escalation clock: nothing to do; escalation time cleared");
+    }
+    Ok(())
+}
+
 /// One turn of the escalation clock at `now`: every overdue case goes one
 /// level up, marked for supervision, with its assigned leaders named. Safe
-/// to run on several nodes at once: each (case, time) escalates once.
+/// to run on several nodes at once: each (case, time) escalates once, the
+/// claim committed with the event and only while the case is still due at
+/// that time. A case the clock can do nothing with has its escalation time
+/// cleared instead of being tried again every turn.
 pub async fn escalate_due(state: &AppState, now: Timestamp) -> Result<usize, ApiError> {
     let mut done = 0;
     for case in state.store.due_escalations(now, 200).await? {
-        let (Some(at), Ok(grid)) = (case.summary.escalate_at, UnitCode::parse(&case.grid)) else { continue };
-        let events = history(state, case.id).await?;
-        let mut view = replay(&events)?;
-        let Some(level) = next_level(&view) else { continue };
-        let Some(district) = grid.at_level(Level::District) else { continue };
+        let Some(at) = case.summary.escalate_at else { continue };
+        let grid = UnitCode::parse(&case.grid).ok();
+        let Some((grid, district)) = grid.and_then(|g| g.at_level(Level::District).map(|d| (g, d))) else {
+            give_up(state, &case, usize::try_from(case.events).unwrap_or(0), at, "the case's grid is not a unit code")
+                .await?;
+            continue;
+        };
+        let records = state.store.case_events(case.id).await?;
+        // The history read now may be newer than the summary row read above;
+        // the store refuses the escalation then (the case moved on).
+        let Ok(events) = records.iter().map(from_record).collect::<Result<Vec<_>, _>>() else {
+            tracing::error!(case = case.id, "a stored case event does not parse");
+            give_up(state, &case, records.len(), at, "its history does not parse").await?;
+            continue;
+        };
+        let Ok(mut view) = CaseView::replay_with(rules(), &events) else {
+            tracing::error!(case = case.id, "a stored case history does not replay");
+            give_up(state, &case, events.len(), at, "its history does not replay").await?;
+            continue;
+        };
+        let Some(level) = escalation_target(&view) else {
+            give_up(state, &case, events.len(), at, "the workflow does not escalate it from here").await?;
+            continue;
+        };
         let names = leaders(state, &grid).await?;
         let note = if names.is_empty() {
             format!("逾期未办，升级至{}督办", level.name_zh())
@@ -382,6 +440,7 @@ pub async fn escalate_due(state: &AppState, now: Timestamp) -> Result<usize, Api
             photos: Vec::new(),
             location: None,
         };
+        let judged = events.len();
         let mut events = events;
         match append(state, &case, &mut events, &mut view, event, Some((at, level)), &Actor::system("clock")).await {
             Ok(_) => done += 1,
@@ -389,6 +448,7 @@ pub async fn escalate_due(state: &AppState, now: Timestamp) -> Result<usize, Api
             Err(e) if e.code == "conflict" => {}
             Err(e) if e.code == "workflow" => {
                 tracing::warn!(case = case.id, error = %e.message, "escalation refused by the workflow");
+                give_up(state, &case, judged, at, "the workflow refused the escalation").await?;
             }
             Err(e) => return Err(e),
         }
@@ -402,7 +462,8 @@ pub async fn run_clock(state: AppState) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        match escalate_due(&state, Timestamp::now()).await {
+        let now = state.cases.calendar.add_working_time(Timestamp::now(), state.cases.clock_ahead);
+        match escalate_due(&state, now).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(escalated = n, "escalation clock"),
             Err(e) => tracing::warn!(error = %e.message, "escalation clock failed; retrying next turn"),

@@ -42,6 +42,9 @@ pub struct AppState {
     pub attachments: Option<Arc<civicgrid_store::attachments::AttachmentStore>>,
     /// Walking accessibility, computed on first use and kept up to date.
     pub access: Arc<access::AccessCache>,
+    /// Set when the server stops: open event streams end, so the requests
+    /// the server waits for finish.
+    closing: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl AppState {
@@ -59,6 +62,7 @@ impl AppState {
                 civicgrid_geo::WalkSpeed::DEFAULT,
                 civicgrid_domain::LifeCircles::standard(),
             )),
+            closing: Arc::new(tokio::sync::watch::channel(false).0),
         })
     }
 
@@ -80,6 +84,24 @@ impl AppState {
     pub fn with_auto_dispatch(mut self, on: bool) -> Self {
         self.cases.auto_dispatch = on;
         self
+    }
+
+    /// How often the escalation clock runs, and how much working time ahead
+    /// of the real time it judges deadlines (zero in service; drills and tests).
+    pub fn with_clock(mut self, every: Duration, ahead: jiff::SignedDuration) -> Self {
+        self.cases.clock_every = every;
+        self.cases.clock_ahead = ahead;
+        self
+    }
+
+    /// Tells open event streams to end: the server is stopping.
+    pub fn close_streams(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Changes to true when the server stops.
+    pub(crate) fn closing(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.closing.subscribe()
     }
 
     /// Walking speed and life-circle table of the accessibility checks.
@@ -244,6 +266,12 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     // The escalation clock runs beside the server and stops with it.
     let clock = tokio::spawn(casework::run_clock(state.clone()));
+    // Event streams never end on their own: told to, they let the server stop.
+    let streams = state.clone();
+    let shutdown = async move {
+        shutdown.await;
+        streams.close_streams();
+    };
     let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
     clock.abort();

@@ -8,9 +8,9 @@ mod support;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use civicgrid_server::auth;
-use civicgrid_store::{Actor, AuditQuery, SessionRecord};
+use civicgrid_store::{Actor, AuditQuery};
 use serde_json::{Value, json};
-use support::{PASSWORD, json_request, writable_app};
+use support::{PASSWORD, json_request, session_cookie, writable_app};
 
 fn sign_in_body(user: &str, password: &str) -> String {
     json!({ "username": user, "password": password }).to_string()
@@ -76,17 +76,6 @@ async fn revoked_and_expired_tokens_are_refused() {
     assert!(v["error"]["message"].as_str().unwrap().contains("expired"), "{v}");
     let forged = support::Client { app: &app, token: Some("x".repeat(43)) };
     assert_eq!(forged.get("/api/v1/me").await.0, StatusCode::UNAUTHORIZED);
-}
-
-/// A session cookie as the sign-in page would set it.
-async fn session_cookie(app: &support::App, username: &str) -> (String, String) {
-    let user = app.store.user_by_name(username).await.unwrap().unwrap();
-    let (secret, csrf) = (auth::new_secret(), auth::new_secret());
-    let expires_at = jiff::Timestamp::now().saturating_add(jiff::SignedDuration::from_hours(1)).unwrap();
-    let record =
-        SessionRecord { id_hash: auth::sha256_hex(&secret), user_id: user.id, csrf_token: csrf.clone(), expires_at };
-    app.store.create_session(&record).await.unwrap();
-    (format!("{}={secret}", auth::SESSION_COOKIE), csrf)
 }
 
 #[tokio::test]

@@ -120,6 +120,9 @@ fn sample(method: &str, path: &str, side: &Side, role: &str, n: usize) -> Option
         }
         // Photos are bytes, not JSON: tried for every role below the loop.
         ("POST", "/api/v1/attachments") | ("GET", "/api/v1/attachments/{id}/{variant}") => return None,
+        // A stream does not end: opened for every role below the loop (what
+        // each receives is in tests/events.rs).
+        ("GET", "/api/v1/events") => return None,
         ("GET", "/api/v1/cases") => read(format!("/api/v1/cases?unit={g}")),
         // Anyone who may report may report anywhere as a resident would.
         ("POST", "/api/v1/cases") => {
@@ -304,6 +307,11 @@ async fn every_route_every_role_inside_and_outside_its_scope() {
         } else {
             assert_eq!(status, StatusCode::FORBIDDEN, "{username} uploads: {photo}");
         }
+        // Everyone signed in may open the event stream (each receives only
+        // the events of cases they may see).
+        let stream = client.open("/api/v1/events").await;
+        assert_eq!(stream.status(), StatusCode::OK, "{username} opens the event stream");
+        assert_eq!(stream.headers()["content-type"], "text/event-stream", "{username}");
         // Ending the session revokes the token it was made with.
         let last = app.as_user(username).await;
         let (status, _) = last.call("DELETE", "/api/v1/session", Value::Null).await;
@@ -315,6 +323,7 @@ async fn every_route_every_role_inside_and_outside_its_scope() {
 
     // Without signing in, only the public routes answer.
     let anon = app.anonymous();
+    assert_eq!(anon.open("/api/v1/events").await.status(), StatusCode::UNAUTHORIZED, "anonymous event stream");
     for route in ROUTES.iter().filter(|r| r.kind == Kind::Api) {
         let Some(s) = sample(route.method, route.path, &inside, "t-admin", 99) else { continue };
         let (status, v) = anon.call(s.method, &s.uri, s.body.clone()).await;

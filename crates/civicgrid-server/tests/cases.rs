@@ -159,6 +159,105 @@ async fn an_overdue_case_climbs_the_levels_once_per_deadline() {
     assert!(overdue["items"].as_array().unwrap().iter().all(|x| x["id"] != id));
 }
 
+/// A verified case waits for closure, which the workflow does not escalate:
+/// its step deadline passes, but the clock neither escalates it nor keeps
+/// picking it every turn. A row written before the clock knew this (its
+/// escalation time still set) is cleared once, audited, and not tried again;
+/// closing it works as ever.
+#[tokio::test]
+async fn the_clock_leaves_alone_what_the_workflow_will_not_escalate() {
+    let app = writable_app().await;
+    let operator = app.as_user("t-operator").await;
+    let community = app.as_user("t-community").await;
+    let (lat, lon) = in_grid_006(&operator).await;
+    let (_, cats) = operator.get("/api/v1/case-categories").await;
+    let category = cats["majors"][0]["categories"][0]["code"].as_str().unwrap().to_owned();
+    let (_, case) = operator
+        .call(
+            "POST",
+            "/api/v1/cases",
+            json!({ "title": "井盖松动", "category": category, "lat": lat, "lon": lon, "source": "hotline_12345" }),
+        )
+        .await;
+    let id = case["id"].as_i64().unwrap();
+    step(&operator, id, json!({ "type": "file", "category": category })).await;
+    step(&operator, id, json!({ "type": "dispatch", "unit": "610304003002" })).await;
+    step(&community, id, json!({ "type": "accept" })).await;
+    step(&community, id, json!({ "type": "report_back", "note": "已紧固" })).await;
+    let verified = step(&operator, id, json!({ "type": "verify", "passed": true })).await;
+    assert_eq!(verified["state"], "verified");
+    assert!(verified["step_deadline"].is_string(), "the verification step still has its deadline");
+    assert_eq!(verified["escalate_at"], Value::Null, "but the clock has nothing to wait for");
+
+    // As a row written before this was known: the escalation time still set.
+    let stored = app.store.case(id).await.unwrap().unwrap();
+    let deadline = stored.summary.step_deadline.unwrap();
+    let mut summary = stored.summary.clone();
+    summary.escalate_at = Some(deadline);
+    let events = app.store.case_events(id).await.unwrap();
+    let last = civicgrid_server::casework::from_record(events.last().unwrap()).unwrap();
+    let comment = civicgrid_domain::case::CaseEvent {
+        kind: civicgrid_domain::case::EventKind::Comment,
+        note: "仍待结案".into(),
+        photos: Vec::new(),
+        location: None,
+        ..last
+    };
+    let record = civicgrid_server::casework::to_record(stored.events + 1, &comment).unwrap();
+    let by = civicgrid_store::Actor::system("test");
+    app.store.append_case_event(id, &record, &summary, None, &by).await.unwrap();
+
+    let state = civicgrid_server::AppState::load(app.store.clone()).await.unwrap();
+    let late = deadline + jiff::SignedDuration::from_hours(24 * 30);
+    assert_eq!(app.store.due_escalations(late, 10).await.unwrap().len(), 1);
+    assert_eq!(civicgrid_server::casework::escalate_due(&state, late).await.unwrap(), 0, "not escalated");
+    assert!(app.store.due_escalations(late, 10).await.unwrap().is_empty(), "and not picked again");
+    assert_eq!(civicgrid_server::casework::escalate_due(&state, late).await.unwrap(), 0);
+    let (_, c) = operator.get(&format!("/api/v1/cases/{id}")).await;
+    assert_eq!(
+        (c["state"].as_str(), c["escalate_at"].as_str(), c["escalation"].as_str()),
+        (Some("verified"), None, None)
+    );
+    assert_eq!(c["events"].as_array().unwrap().len(), 7, "no escalation event");
+    let q = civicgrid_store::AuditQuery { target: Some(format!("case:{id}")), limit: 50, ..Default::default() };
+    let log = app.store.audit_log(&q).await.unwrap();
+    assert_eq!(log.items.iter().filter(|e| e.action == "drop_escalation").count(), 1, "cleared once");
+
+    let closed = step(&operator, id, json!({ "type": "close" })).await;
+    assert_eq!(closed["state"], "closed");
+}
+
+/// The top of the ladder: a case escalated to the district has no level
+/// left to go to, so it has no escalation time either.
+#[tokio::test]
+async fn a_case_at_the_district_level_has_no_escalation_time() {
+    let app = writable_app().await;
+    let operator = app.as_user("t-operator").await;
+    let (lat, lon) = in_grid_006(&operator).await;
+    let (_, case) = operator
+        .call(
+            "POST",
+            "/api/v1/cases",
+            json!({ "title": "无人处理", "lat": lat, "lon": lon, "source": "hotline_12345" }),
+        )
+        .await;
+    let id = case["id"].as_i64().unwrap();
+    assert!(case["escalate_at"].is_string());
+    let state = civicgrid_server::AppState::load(app.store.clone()).await.unwrap();
+    let mut at: jiff::Timestamp = case["escalate_at"].as_str().unwrap().parse().unwrap();
+    for level in ["community", "street", "district"] {
+        let now = at + jiff::SignedDuration::from_secs(1);
+        assert_eq!(civicgrid_server::casework::escalate_due(&state, now).await.unwrap(), 1, "to the {level}");
+        let (_, c) = operator.get(&format!("/api/v1/cases/{id}")).await;
+        assert_eq!(c["escalation"], level);
+        if level == "district" {
+            assert_eq!(c["escalate_at"], Value::Null, "{c}");
+        } else {
+            at = c["escalate_at"].as_str().unwrap().parse().unwrap();
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_second_report_nearby_is_flagged_and_can_be_merged() {
     let app = writable_app().await;

@@ -121,3 +121,14 @@ pub struct ImportedCase {
     pub events: Vec<CaseEventRecord>,
     pub summary: CaseSummary,
 }
+
+/// The audit entry of [`crate::Store::drop_escalation`].
+pub(crate) fn drop_escalation_audit(by: &crate::Actor, case_id: i64, deadline: Timestamp) -> crate::NewAudit {
+    crate::NewAudit {
+        actor: by.clone(),
+        action: "drop_escalation".into(),
+        target: format!("case:{case_id}"),
+        detail: serde_json::json!({ "deadline": crate::stored::ts_text(deadline) }),
+        reason: None,
+    }
+}

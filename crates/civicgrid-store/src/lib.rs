@@ -11,6 +11,7 @@ mod audit_chain;
 mod cases;
 mod crypto;
 mod dump;
+mod feed;
 mod network;
 mod postgres;
 mod schema;
@@ -22,6 +23,7 @@ pub use access::*;
 pub use cases::*;
 pub use crypto::KeyRing;
 pub use dump::{DUMP_FORMAT, DumpSummary};
+pub use feed::{CaseChange, CaseFeed};
 pub use network::*;
 pub use postgres::PgStore;
 pub use schema::{Migration, SchemaStatus};
@@ -202,8 +204,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<Added<CaseRecord>>;
     /// Appends the next event (its seq must follow the last, else Conflict:
     /// someone acted first) and the new summary. With `escalation`, the
-    /// (escalate_at, level) is recorded once; a second escalation for the
-    /// same time is a Conflict.
+    /// (escalate_at, level) is recorded once, in the same transaction as the
+    /// event: a second escalation for the same time, or one for a time that
+    /// is no longer the case's `escalate_at`, is a Conflict.
     async fn append_case_event(
         &self,
         case_id: i64,
@@ -218,6 +221,20 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Open cases whose `escalate_at` passed before `now` and that have not
     /// been escalated for that time, oldest first.
     async fn due_escalations(&self, now: Timestamp, limit: u32) -> Result<Vec<CaseRecord>>;
+    /// Clears a case's escalation time when it is still `deadline` and the
+    /// case still has `events` events: the clock found nothing it may do at
+    /// that time (the workflow refuses, or the case stands at the top level).
+    /// The next event sets it again. Audited; false when the case moved on
+    /// meanwhile.
+    async fn drop_escalation(&self, case_id: i64, events: i64, deadline: Timestamp, by: &Actor) -> Result<bool>;
+    /// Every case event committed from now on, by whichever node wrote it
+    /// (every node of a PostgreSQL database; this process for SQLite), in
+    /// the order of their ids. Filings and appended events are told; imported
+    /// histories are not.
+    async fn watch_cases(&self) -> Result<CaseFeed>;
+    /// The case events after the one with id `after`, by id, at most `limit`:
+    /// what a feed's receiver missed.
+    async fn case_changes(&self, after: i64, limit: u32) -> Result<Vec<CaseChange>>;
     /// The event histories of the next `limit` cases within a unit created
     /// before a time, in id order after the case `after` (0 to start), each
     /// with its case id: the indicators page through a year with these.

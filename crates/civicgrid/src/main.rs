@@ -33,7 +33,8 @@ struct Cli {
 /// Where the data is and the key that protects its personal part.
 #[derive(Debug, Args)]
 pub(crate) struct Db {
-    /// Database: a file path, sqlite://PATH or postgres://USER:PASSWORD@HOST/NAME.
+    /// Database: a file path, sqlite://PATH, or postgres://USER:PASSWORD@HOST/NAME
+    /// (a server that several nodes share; then --key-file is required).
     #[arg(long, env = "CIVICGRID_DATABASE", default_value = "civicgrid.db")]
     database: String,
     /// File of the keys that encrypt ID and phone numbers; created (mode 0600)
@@ -60,9 +61,10 @@ impl Db {
             Some(p) => {
                 KeyRing::load_or_create(&p).with_context(|| format!("could not load the key file {}", p.display()))
             }
+            // A key made up here would differ from the other nodes' and die with the process.
             None if civicgrid_store::is_postgres(&self.database) => anyhow::bail!(
                 "a PostgreSQL database needs --key-file (or CIVICGRID_KEY_FILE): the file of the keys that encrypt \
-                 its ID and phone numbers"
+                 its ID and phone numbers, the same on every node"
             ),
             None => Ok(KeyRing::ephemeral()),
         }
@@ -172,6 +174,13 @@ enum Command {
         /// reading of GB 50180-2018.
         #[arg(long, env = "CIVICGRID_LIFE_CIRCLES")]
         life_circles: Option<PathBuf>,
+        /// How often the escalation clock looks for overdue cases, in seconds.
+        #[arg(long, env = "CIVICGRID_CLOCK_EVERY", default_value = "30", value_parser = clock_every)]
+        clock_every: std::time::Duration,
+        /// The escalation clock judges deadlines as if this many more working
+        /// hours had passed: for drills and tests, never in service.
+        #[arg(long, hide = true, default_value = "0", value_parser = clock_ahead)]
+        clock_ahead_hours: jiff::SignedDuration,
     },
     /// Write the synthetic demo district into an empty database, and with
     /// `--history N` a synthetic year of N cases in it.
@@ -314,6 +323,24 @@ enum KeysCommand {
     },
 }
 
+/// `--clock-every`: seconds, from a tenth of a second to a day.
+fn clock_every(s: &str) -> Result<std::time::Duration, String> {
+    match s.trim().parse::<f64>() {
+        Ok(secs) if (0.1..=86_400.0).contains(&secs) => Ok(std::time::Duration::from_secs_f64(secs)),
+        _ => Err(format!("{s:?} is not a number of seconds from 0.1 to 86400")),
+    }
+}
+
+/// `--clock-ahead-hours`: working hours, from 0 to a year's worth.
+fn clock_ahead(s: &str) -> Result<jiff::SignedDuration, String> {
+    match s.trim().parse::<f64>() {
+        Ok(hours) if (0.0..=10_000.0).contains(&hours) => {
+            jiff::SignedDuration::try_from_secs_f64(hours * 3600.0).map_err(|e| e.to_string())
+        }
+        _ => Err(format!("{s:?} is not a number of working hours from 0 to 10000")),
+    }
+}
+
 fn init_logging(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
@@ -363,6 +390,8 @@ async fn main() -> anyhow::Result<()> {
             auto_dispatch,
             walk_speed,
             life_circles,
+            clock_every,
+            clock_ahead_hours,
         } => {
             let store = db.open().await?;
             if demo {
@@ -382,7 +411,14 @@ async fn main() -> anyhow::Result<()> {
                 .context("could not load the grid index")?
                 .with_tiles(tiles)
                 .with_calendar(calendar)
-                .with_auto_dispatch(auto_dispatch);
+                .with_auto_dispatch(auto_dispatch)
+                .with_clock(clock_every, clock_ahead_hours);
+            if !clock_ahead_hours.is_zero() {
+                tracing::warn!(
+                    hours = clock_ahead_hours.as_secs_f64() / 3600.0,
+                    "the escalation clock runs ahead of time"
+                );
+            }
             let speed = civicgrid_geo::WalkSpeed::metres_per_minute(walk_speed).context("--walk-speed")?;
             let circles = match &life_circles {
                 Some(path) => {

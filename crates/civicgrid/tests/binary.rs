@@ -1,72 +1,15 @@
 //! The real binary, as an operator runs it: the demo on a fresh database, an
-//! acknowledged write surviving `kill -9`, and a clean stop on SIGTERM.
+//! acknowledged write surviving `kill -9`, and a clean stop on SIGTERM, event
+//! streams open or not.
 #![allow(clippy::unwrap_used, reason = "tests fail loudly on the first surprise")]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+mod common;
+
+use common::{EventStream, http, http_as, serve, token};
+use std::io::Write;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.child.kill().ok();
-        self.child.wait().ok();
-    }
-}
-
-fn serve(db: &Path, demo: bool) -> Server {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_civicgrid"));
-    cmd.args(["serve", "--addr", "127.0.0.1:0", "--database"]).arg(db);
-    if demo {
-        cmd.arg("--demo");
-    }
-    let mut child = cmd.env("RUST_LOG", "warn").stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    // The server prints its address once it is listening: no fixed port, no sleeping.
-    let addr = loop {
-        let line = lines.next().expect("server exited before listening").unwrap();
-        if let Some(a) = line.strip_prefix("listening on http://") {
-            break a.to_owned();
-        }
-    };
-    Server { child, addr }
-}
-
-/// A minimal HTTP/1.1 exchange; returns the status and the body.
-fn http(addr: &str, method: &str, path: &str, body: &str) -> std::io::Result<(u16, String)> {
-    http_as(addr, None, method, path, body)
-}
-
-fn http_as(addr: &str, token: Option<&str>, method: &str, path: &str, body: &str) -> std::io::Result<(u16, String)> {
-    let mut s = TcpStream::connect(addr)?;
-    s.set_read_timeout(Some(Duration::from_secs(30)))?;
-    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )?;
-    let mut raw = String::new();
-    s.read_to_string(&mut raw)?;
-    let status = raw.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
-    Ok((status, body))
-}
-
-/// Signs in with the demo password; the bearer token.
-fn token(addr: &str, username: &str) -> String {
-    let body = format!(r#"{{"username":"{username}","password":"demo-password-2026"}}"#);
-    let (status, b) = http(addr, "POST", "/api/v1/session", &body).unwrap();
-    assert_eq!(status, 200, "{b}");
-    let v: serde_json::Value = serde_json::from_str(&b).unwrap();
-    v["token"].as_str().unwrap().to_owned()
-}
 
 fn code_of(body: &str) -> Option<String> {
     let v: serde_json::Value = serde_json::from_str(body).ok()?;
@@ -142,6 +85,28 @@ fn sigterm_stops_the_server_cleanly() {
     assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     let status = server.child.wait().unwrap();
     assert!(status.success(), "exit status {status}");
+}
+
+/// An event stream never ends on its own; SIGTERM ends it, and the server
+/// stops as promptly as with nothing open.
+#[test]
+fn sigterm_ends_open_event_streams_and_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("streams.db");
+    let server = serve(&db, true);
+    let operator = token(&server.addr, "demo-operator");
+    let stream = EventStream::open(&server.addr, &operator);
+    let status = server.stop(Duration::from_secs(20));
+    assert!(status.success(), "exit status {status}");
+    loop {
+        match stream.recv(Duration::from_secs(10)) {
+            Ok(m) => assert!(m.comment.is_some(), "{m:?}"),
+            Err(e) => {
+                assert_eq!(e, std::sync::mpsc::RecvTimeoutError::Disconnected, "the stream ended");
+                break;
+            }
+        }
+    }
 }
 
 #[test]
@@ -298,4 +263,27 @@ fn a_backup_taken_while_the_server_writes_is_consistent() {
     assert!(restored.status.success(), "{}", String::from_utf8_lossy(&restored.stderr));
     let verify = civicgrid(&["audit", "verify"], &copy, "");
     assert!(String::from_utf8_lossy(&verify.stdout).contains("audit chain intact"));
+}
+
+#[test]
+fn bad_serve_options_are_refused_with_a_message() {
+    let cases: [(&[&str], &str); 4] = [
+        (&["--clock-every", "0"], "seconds from 0.1"),
+        (&["--clock-every", "soon"], "seconds from 0.1"),
+        (&["--clock-ahead-hours=-1"], "working hours"),
+        (&["--database", "postgres://nobody@127.0.0.1:1/none"], "--key-file"),
+    ];
+    for (args, says) in cases {
+        let out = Command::new(env!("CARGO_BIN_EXE_civicgrid"))
+            .args(["serve", "--addr", "127.0.0.1:0"])
+            .args(args)
+            .env_remove("CIVICGRID_DATABASE")
+            .env_remove("CIVICGRID_KEY_FILE")
+            .env_remove("CIVICGRID_CLOCK_EVERY")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} was accepted");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
 }

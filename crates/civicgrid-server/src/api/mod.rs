@@ -7,6 +7,7 @@ pub(crate) mod account;
 mod attachments;
 mod audit;
 mod cases;
+mod events;
 mod extract;
 mod geojson;
 mod kpis;
@@ -61,6 +62,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/cases/open", get(cases::open))
         .route("/api/v1/cases/{id}", get(cases::one))
         .route("/api/v1/cases/{id}/events", post(cases::act))
+        .route("/api/v1/events", get(events::stream))
         .route("/api/v1/kpis", get(kpis::compute))
         .route("/api/v1/access/units", get(access::units))
         .route("/api/v1/access/map", get(access::map))

@@ -118,6 +118,22 @@ async fn resolve(state: &AppState, headers: &HeaderMap, ip: Option<String>) -> R
     Ok(None)
 }
 
+/// The caller that credentials (the `Authorization` and `Cookie` headers of
+/// a request still running) name now: `None` once they name nobody (signed
+/// out, token revoked or expired, account disabled); an error when the
+/// store cannot tell.
+pub(crate) async fn recheck(
+    state: &AppState,
+    credentials: &HeaderMap,
+    ip: Option<String>,
+) -> Result<Option<Caller>, StoreError> {
+    match resolve(state, credentials, ip).await {
+        Ok(caller) => Ok(caller),
+        Err(Refused::Token(_)) => Ok(None),
+        Err(Refused::Store(e)) => Err(e),
+    }
+}
+
 fn deny(kind: Kind, status: StatusCode, message: &str, parts: &axum::http::request::Parts) -> Response {
     match (kind, status) {
         (Kind::Page, StatusCode::UNAUTHORIZED) => {

@@ -208,6 +208,23 @@ impl App {
     }
 }
 
+/// A session cookie (`name=secret`) as the sign-in page would set it, and
+/// the session's CSRF token.
+pub async fn session_cookie(app: &App, username: &str) -> (String, String) {
+    use civicgrid_server::auth;
+    let user = app.store.user_by_name(username).await.unwrap().unwrap();
+    let (secret, csrf) = (auth::new_secret(), auth::new_secret());
+    let expires_at = jiff::Timestamp::now().saturating_add(jiff::SignedDuration::from_hours(1)).unwrap();
+    let record = civicgrid_store::SessionRecord {
+        id_hash: auth::sha256_hex(&secret),
+        user_id: user.id,
+        csrf_token: csrf.clone(),
+        expires_at,
+    };
+    app.store.create_session(&record).await.unwrap();
+    (format!("{}={secret}", auth::SESSION_COOKIE), csrf)
+}
+
 pub fn json_request(method: &str, uri: &str, token: Option<&str>, body: String) -> Request<Body> {
     let mut r = Request::builder().method(method).uri(uri).header(header::CONTENT_TYPE, "application/json");
     if let Some(t) = token {
@@ -232,6 +249,16 @@ impl Client<'_> {
 
     pub async fn call(&self, method: &str, uri: &str, body: Value) -> (StatusCode, Value) {
         self.app.send(json_request(method, uri, self.token.as_deref(), body.to_string())).await
+    }
+
+    /// `GET uri`, answered as soon as the response's head is there: for
+    /// streams, whose body does not end.
+    pub async fn open(&self, uri: &str) -> axum::response::Response {
+        let mut r = Request::get(uri);
+        if let Some(t) = &self.token {
+            r = r.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        self.app.router.clone().oneshot(r.body(Body::empty()).unwrap()).await.unwrap()
     }
 
     pub async fn raw(&self, method: &str, uri: &str, body: impl Into<Body>, content_type: &str) -> (StatusCode, Value) {

@@ -5,13 +5,26 @@
 use super::audit::append;
 use super::{Hold, PgStore, hold};
 use crate::cases::*;
+use crate::feed::{CHANGE_COLUMNS, CHANGES_AFTER, CHANNEL, change_from_row, change_of};
 use crate::schema::{case_number_prefix, keep_near, push_case_filters, push_case_page};
 use crate::stored::{case_from_row, event_from_row, now_text, ts_text};
 use crate::view::{Added, Page};
 use crate::{Actor, NewAudit, Result, StoreError};
 use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
 
-async fn insert_event(conn: &mut PgConnection, case_id: i64, e: &CaseEventRecord) -> Result<()> {
+/// Inserts the event with the case's state after it, draws its global id and
+/// tells the live feed, which hears it when (and only if) the transaction
+/// commits. The id is drawn holding the audit chain's lock, which every case
+/// write takes and holds to its commit: ids then follow the order of commits,
+/// so a receiver that asks for the events after the last id it saw misses
+/// none. Returns the notice.
+async fn insert_event(
+    conn: &mut PgConnection,
+    case: &CaseRecord,
+    e: &CaseEventRecord,
+    state: &str,
+) -> Result<crate::CaseChange> {
+    let case_id = case.id;
     for photo in &e.photos {
         sqlx::query("INSERT INTO case_attachments (case_id, attachment_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
             .bind(case_id)
@@ -20,9 +33,10 @@ async fn insert_event(conn: &mut PgConnection, case_id: i64, e: &CaseEventRecord
             .await?;
     }
     let photos = serde_json::to_string(&e.photos).map_err(|x| StoreError::Invalid(x.to_string()))?;
-    sqlx::query(
-        "INSERT INTO case_events (case_id, seq, at, actor_id, actor, role, unit, kind, data, note, photos, lat, lon) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+    hold(&mut *conn, Hold::AuditChain, "").await?;
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO case_events (case_id, seq, at, actor_id, actor, role, unit, kind, data, note, photos, lat, lon, state) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id",
     )
     .bind(case_id)
     .bind(e.seq)
@@ -37,9 +51,14 @@ async fn insert_event(conn: &mut PgConnection, case_id: i64, e: &CaseEventRecord
     .bind(photos)
     .bind(e.lat)
     .bind(e.lon)
-    .execute(&mut *conn)
+    .bind(state)
+    .fetch_one(&mut *conn)
     .await?;
-    Ok(())
+    let mut change = change_of(id, case, e);
+    change.state = Some(state.to_owned());
+    let payload = serde_json::to_string(&change).map_err(|x| StoreError::Invalid(x.to_string()))?;
+    sqlx::query("SELECT pg_notify($1, $2)").bind(CHANNEL).bind(payload).execute(&mut *conn).await?;
+    Ok(change)
 }
 
 async fn write_summary(conn: &mut PgConnection, case_id: i64, s: &CaseSummary, events: i64) -> Result<()> {
@@ -152,7 +171,8 @@ impl PgStore {
         .bind(&now)
         .fetch_one(&mut *tx)
         .await?;
-        insert_event(&mut tx, id, first).await?;
+        let row = load_case(&mut tx, id).await?.ok_or_else(|| StoreError::NotFound(format!("case {id}")))?;
+        insert_event(&mut tx, &row, first, &summary.state).await?;
         write_summary(&mut tx, id, summary, 1).await?;
         if let Some(key) = key {
             sqlx::query("INSERT INTO case_idempotency (key, fingerprint, case_id) VALUES ($1, $2, $3)")
@@ -195,6 +215,15 @@ impl PgStore {
             )));
         }
         if let Some((deadline, level)) = escalation {
+            // The claim and the event commit together, and only for the time
+            // the case is due now: a clock that read the case before someone
+            // acted on it finds it moved on.
+            if case.summary.escalate_at.map(ts_text) != Some(ts_text(deadline)) {
+                return Err(StoreError::Conflict(format!(
+                    "case {} is no longer due for escalation at this time",
+                    case.number
+                )));
+            }
             let done = sqlx::query(
                 "INSERT INTO case_escalations (case_id, deadline, level, at) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (case_id, deadline) DO NOTHING",
@@ -209,12 +238,39 @@ impl PgStore {
                 return Err(StoreError::Conflict(format!("case {} was already escalated for this time", case.number)));
             }
         }
-        insert_event(&mut tx, case_id, event).await?;
+        insert_event(&mut tx, &case, event, &summary.state).await?;
         write_summary(&mut tx, case_id, summary, event.seq).await?;
         append(&mut tx, &audit_event(by, case_id, event)).await?;
         let case = load_case(&mut tx, case_id).await?.ok_or_else(|| StoreError::NotFound(format!("case {case_id}")))?;
         tx.commit().await?;
         Ok(case)
+    }
+
+    pub(super) async fn clear_escalation(
+        &self,
+        case_id: i64,
+        events: i64,
+        deadline: jiff::Timestamp,
+        by: &Actor,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let done =
+            sqlx::query("UPDATE cases SET escalate_at = NULL WHERE id = $1 AND events = $2 AND escalate_at = $3")
+                .bind(case_id)
+                .bind(events)
+                .bind(ts_text(deadline))
+                .execute(&mut *tx)
+                .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        append(&mut tx, &drop_escalation_audit(by, case_id, deadline)).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    pub(super) async fn changes_after(&self, after: i64, limit: u32) -> Result<Vec<crate::CaseChange>> {
+        changes_after(&self.pool, after, limit).await
     }
 
     pub(super) async fn case_by_id(&self, id: i64) -> Result<Option<CaseRecord>> {
@@ -322,4 +378,14 @@ impl PgStore {
             .await?;
         crate::stored::group_histories(&rows)
     }
+}
+
+/// The case events after id `after`, by id, at most `limit`.
+pub(super) async fn changes_after(pool: &sqlx::PgPool, after: i64, limit: u32) -> Result<Vec<crate::CaseChange>> {
+    let rows = sqlx::query(&format!("SELECT {CHANGE_COLUMNS} {CHANGES_AFTER} $1 ORDER BY e.id LIMIT $2"))
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(pool)
+        .await?;
+    rows.iter().map(change_from_row).collect()
 }

@@ -12,6 +12,7 @@
 mod access;
 mod audit;
 mod cases;
+mod feed;
 mod history;
 mod network;
 mod residents;
@@ -49,13 +50,15 @@ pub(crate) use crate::schema::CHUNK;
 pub struct PgStore {
     pool: PgPool,
     keys: KeyRing,
+    feed: std::sync::Arc<feed::PgFeed>,
 }
 
 /// What a transaction-scoped advisory lock serialises: the first key of
 /// `pg_advisory_xact_lock(int, int)`; the second is the hash of a name.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Hold {
-    /// The audit chain's head, from reading it to the commit.
+    /// The audit chain's head, from reading it to the commit; also taken
+    /// before a case event draws its global id, so ids follow commit order.
     AuditChain = 0x4347_0001,
     /// The numbers of the cases filed in one district on one day.
     CaseNumbers = 0x4347_0002,
@@ -126,7 +129,7 @@ impl PgStore {
             .connect_with(opts)
             .await?;
         MIGRATOR.run(&pool).await?;
-        Ok(PgStore { pool, keys })
+        Ok(PgStore { pool, keys, feed: std::sync::Arc::new(feed::PgFeed::new()) })
     }
 
     /// All counts, grouped by the units of level `by` (one group when `None`).
@@ -870,6 +873,18 @@ impl Store for PgStore {
 
     async fn due_escalations(&self, now: Timestamp, limit: u32) -> Result<Vec<CaseRecord>> {
         self.escalations_due(now, limit).await
+    }
+
+    async fn drop_escalation(&self, case_id: i64, events: i64, deadline: Timestamp, by: &Actor) -> Result<bool> {
+        self.clear_escalation(case_id, events, deadline, by).await
+    }
+
+    async fn watch_cases(&self) -> Result<crate::CaseFeed> {
+        self.feed.subscribe(&self.pool).await
+    }
+
+    async fn case_changes(&self, after: i64, limit: u32) -> Result<Vec<crate::CaseChange>> {
+        self.changes_after(after, limit).await
     }
 
     async fn case_histories(

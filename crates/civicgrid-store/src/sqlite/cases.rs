@@ -4,13 +4,16 @@
 use super::SqliteStore;
 use super::audit::append;
 use crate::cases::*;
+use crate::feed::{CHANGE_COLUMNS, CHANGES_AFTER, CaseChange, change_from_row, change_of};
 use crate::schema::{case_number_prefix, keep_near, push_case_filters, push_case_page};
 use crate::stored::{case_from_row, event_from_row, now_text, ts_text};
 use crate::view::{Added, Page};
 use crate::{Actor, NewAudit, Result, StoreError};
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
-async fn insert_event(conn: &mut SqliteConnection, case_id: i64, e: &CaseEventRecord) -> Result<()> {
+/// Inserts the event with the next global id (writers take turns on SQLite,
+/// so ids follow the order of commits) and the case's state after it; the id.
+async fn insert_event(conn: &mut SqliteConnection, case_id: i64, e: &CaseEventRecord, state: &str) -> Result<i64> {
     for photo in &e.photos {
         sqlx::query("INSERT OR IGNORE INTO case_attachments (case_id, attachment_id) VALUES (?, ?)")
             .bind(case_id)
@@ -19,9 +22,9 @@ async fn insert_event(conn: &mut SqliteConnection, case_id: i64, e: &CaseEventRe
             .await?;
     }
     let photos = serde_json::to_string(&e.photos).map_err(|x| StoreError::Invalid(x.to_string()))?;
-    sqlx::query(
-        "INSERT INTO case_events (case_id, seq, at, actor_id, actor, role, unit, kind, data, note, photos, lat, lon) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    let id = sqlx::query_scalar(
+        "INSERT INTO case_events (id, case_id, seq, at, actor_id, actor, role, unit, kind, data, note, photos, lat, lon, state) \
+         VALUES ((SELECT COALESCE(MAX(id), 0) + 1 FROM case_events), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
     )
     .bind(case_id)
     .bind(e.seq)
@@ -36,9 +39,10 @@ async fn insert_event(conn: &mut SqliteConnection, case_id: i64, e: &CaseEventRe
     .bind(photos)
     .bind(e.lat)
     .bind(e.lon)
-    .execute(&mut *conn)
+    .bind(state)
+    .fetch_one(&mut *conn)
     .await?;
-    Ok(())
+    Ok(id)
 }
 
 async fn write_summary(conn: &mut SqliteConnection, case_id: i64, s: &CaseSummary, events: i64) -> Result<()> {
@@ -142,7 +146,7 @@ impl SqliteStore {
         .bind(&now)
         .fetch_one(&mut *tx)
         .await?;
-        insert_event(&mut tx, id, first).await?;
+        let event_id = insert_event(&mut tx, id, first, &summary.state).await?;
         write_summary(&mut tx, id, summary, 1).await?;
         if let Some(key) = key {
             sqlx::query("INSERT INTO case_idempotency (key, fingerprint, case_id) VALUES (?, ?, ?)")
@@ -164,7 +168,7 @@ impl SqliteStore {
         )
         .await?;
         let case = load_case(&mut tx, id).await?.ok_or_else(|| StoreError::NotFound(format!("case {id}")))?;
-        tx.commit().await?;
+        self.feed.commit(tx, change_of(event_id, &case, first)).await?;
         Ok(Added { item: case, created: true })
     }
 
@@ -185,6 +189,15 @@ impl SqliteStore {
             )));
         }
         if let Some((deadline, level)) = escalation {
+            // The claim and the event commit together, and only for the time
+            // the case is due now: a clock that read the case before someone
+            // acted on it finds it moved on.
+            if case.summary.escalate_at.map(ts_text) != Some(ts_text(deadline)) {
+                return Err(StoreError::Conflict(format!(
+                    "case {} is no longer due for escalation at this time",
+                    case.number
+                )));
+            }
             let done = sqlx::query(
                 "INSERT INTO case_escalations (case_id, deadline, level, at) VALUES (?, ?, ?, ?) \
                  ON CONFLICT (case_id, deadline) DO NOTHING",
@@ -199,12 +212,43 @@ impl SqliteStore {
                 return Err(StoreError::Conflict(format!("case {} was already escalated for this time", case.number)));
             }
         }
-        insert_event(&mut tx, case_id, event).await?;
+        let event_id = insert_event(&mut tx, case_id, event, &summary.state).await?;
         write_summary(&mut tx, case_id, summary, event.seq).await?;
         append(&mut tx, &audit_event(by, case_id, event)).await?;
         let case = load_case(&mut tx, case_id).await?.ok_or_else(|| StoreError::NotFound(format!("case {case_id}")))?;
-        tx.commit().await?;
+        self.feed.commit(tx, change_of(event_id, &case, event)).await?;
         Ok(case)
+    }
+
+    pub(super) async fn clear_escalation(
+        &self,
+        case_id: i64,
+        events: i64,
+        deadline: jiff::Timestamp,
+        by: &Actor,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let done = sqlx::query("UPDATE cases SET escalate_at = NULL WHERE id = ? AND events = ? AND escalate_at = ?")
+            .bind(case_id)
+            .bind(events)
+            .bind(ts_text(deadline))
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        append(&mut tx, &drop_escalation_audit(by, case_id, deadline)).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    pub(super) async fn changes_after(&self, after: i64, limit: u32) -> Result<Vec<CaseChange>> {
+        let rows = sqlx::query(&format!("SELECT {CHANGE_COLUMNS} {CHANGES_AFTER} ? ORDER BY e.id LIMIT ?"))
+            .bind(after)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(change_from_row).collect()
     }
 
     pub(super) async fn case_by_id(&self, id: i64) -> Result<Option<CaseRecord>> {

@@ -19,6 +19,10 @@ struct Row<'a> {
     imported: &'a ImportedCase,
 }
 
+/// An imported event as its row is written: its case's id, the event, and
+/// the case's state when it is the case's last.
+type EventRow<'a> = (i64, &'a CaseEventRecord, Option<&'a str>);
+
 /// Rows of `case_attachments` per INSERT; two binds each.
 const LINKS: usize = 1000;
 
@@ -99,14 +103,25 @@ impl SqliteStore {
             progress,
         )
         .await?;
-        let events: Vec<(i64, &CaseEventRecord)> =
-            rows.iter().flat_map(|r| r.imported.events.iter().map(move |e| (r.id, e))).collect();
+        // The events take the next global ids; each case's last event knows its state.
+        let first_event: i64 =
+            sqlx::query_scalar("SELECT coalesce(max(id), 0) + 1 FROM case_events").fetch_one(&mut *tx).await?;
+        let events: Vec<EventRow<'_>> = rows
+            .iter()
+            .flat_map(|r| {
+                let last = r.imported.events.len() - 1;
+                let state = r.imported.summary.state.as_str();
+                r.imported.events.iter().enumerate().map(move |(i, e)| (r.id, e, (i == last).then_some(state)))
+            })
+            .collect();
+        let numbered: Vec<(i64, &EventRow<'_>)> = (first_event..).zip(&events).collect();
         Self::bulk(
             &mut tx,
-            "INSERT INTO case_events (case_id, seq, at, actor_id, actor, role, unit, kind, data, note, photos, lat, lon) ",
-            &events,
-            |b, (case_id, e)| {
-                b.push_bind(*case_id)
+            "INSERT INTO case_events (id, case_id, seq, at, actor_id, actor, role, unit, kind, data, note, photos, lat, lon, state) ",
+            &numbered,
+            |b, (id, (case_id, e, state))| {
+                b.push_bind(*id)
+                    .push_bind(*case_id)
                     .push_bind(e.seq)
                     .push_bind(ts_text(e.at))
                     .push_bind(e.actor_id)
@@ -118,7 +133,8 @@ impl SqliteStore {
                     .push_bind(e.note.as_str())
                     .push_bind(serde_json::json!(e.photos).to_string())
                     .push_bind(e.lat)
-                    .push_bind(e.lon);
+                    .push_bind(e.lon)
+                    .push_bind(*state);
             },
             &mut done,
             total,
@@ -127,7 +143,7 @@ impl SqliteStore {
         .await?;
         // Only photos uploaded here can be linked; a migrated history may name others.
         let photos: Vec<(i64, &str)> =
-            events.iter().flat_map(|(id, e)| e.photos.iter().map(move |p| (*id, p.as_str()))).collect();
+            events.iter().flat_map(|(id, e, _)| e.photos.iter().map(move |p| (*id, p.as_str()))).collect();
         for chunk in photos.chunks(LINKS) {
             let mut qb = QueryBuilder::<Sqlite>::new(
                 "INSERT OR IGNORE INTO case_attachments (case_id, attachment_id) SELECT v.column1, v.column2 FROM (",

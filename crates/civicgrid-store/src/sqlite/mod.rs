@@ -42,6 +42,32 @@ pub(crate) use crate::schema::CHUNK;
 pub struct SqliteStore {
     pool: SqlitePool,
     keys: KeyRing,
+    feed: std::sync::Arc<LocalFeed>,
+}
+
+/// The live feed of a SQLite database: one process serves a file, so the
+/// notices go from the writing transaction to this process's receivers.
+#[derive(Debug)]
+pub(crate) struct LocalFeed {
+    sender: tokio::sync::broadcast::Sender<crate::CaseChange>,
+    /// Held from before a case write commits until its notice is sent, so
+    /// notices leave in the order of the commits (and of their ids).
+    turn: tokio::sync::Mutex<()>,
+}
+
+impl LocalFeed {
+    fn new() -> Self {
+        LocalFeed { sender: crate::feed::channel(), turn: tokio::sync::Mutex::new(()) }
+    }
+
+    /// Commits `tx` and, once it has committed, tells `change`.
+    pub(crate) async fn commit(&self, tx: Transaction<'_, Sqlite>, change: crate::CaseChange) -> Result<()> {
+        let _turn = self.turn.lock().await;
+        tx.commit().await?;
+        // Nobody listening is fine.
+        self.sender.send(change).ok();
+        Ok(())
+    }
 }
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -83,7 +109,7 @@ impl SqliteStore {
         let max = if url.contains(":memory:") { 1 } else { 8 };
         let pool = SqlitePoolOptions::new().max_connections(max).min_connections(1).connect_with(opts).await?;
         MIGRATOR.run(&pool).await?;
-        Ok(SqliteStore { pool, keys })
+        Ok(SqliteStore { pool, keys, feed: std::sync::Arc::new(LocalFeed::new()) })
     }
 
     /// All counts, grouped by the units of level `by` (one group when `None`).
@@ -824,6 +850,18 @@ impl Store for SqliteStore {
 
     async fn due_escalations(&self, now: Timestamp, limit: u32) -> Result<Vec<CaseRecord>> {
         self.escalations_due(now, limit).await
+    }
+
+    async fn drop_escalation(&self, case_id: i64, events: i64, deadline: Timestamp, by: &Actor) -> Result<bool> {
+        self.clear_escalation(case_id, events, deadline, by).await
+    }
+
+    async fn watch_cases(&self) -> Result<crate::CaseFeed> {
+        Ok(self.feed.sender.subscribe())
+    }
+
+    async fn case_changes(&self, after: i64, limit: u32) -> Result<Vec<crate::CaseChange>> {
+        self.changes_after(after, limit).await
     }
 
     async fn case_histories(

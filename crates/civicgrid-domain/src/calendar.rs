@@ -16,6 +16,9 @@ use std::collections::{BTreeMap, BTreeSet};
 /// The 2025 and 2026 arrangements, from the State Council General Office's
 /// notices of 2024-11-12 and 2025-11-04.
 const CHINA_CSV: &str = include_str!("../data/cn-holidays-2025-2026.csv");
+/// 2027's statutory holidays only, until the State Council's notice for 2027
+/// (with its make-up rest days and adjusted working days) is loaded over it.
+const CHINA_2027_CSV: &str = include_str!("../data/cn-holidays-2027-provisional.csv");
 
 /// Why a calendar or a working day could not be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -99,7 +102,7 @@ fn time_nanos(t: Time) -> i128 {
 
 /// Which days are worked, which hours of them count, and in which UTC offset.
 ///
-/// Years listed in the data follow it; any other year (2027 until its
+/// Years listed in the data follow it; any other year (2028 until its
 /// arrangement is loaded) is "weekends only": Monday to Friday are working
 /// days, public holidays included. [`WorkCalendar::covers`] tells which.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,12 +114,19 @@ pub struct WorkCalendar {
 }
 
 impl WorkCalendar {
-    /// China's calendar for 2025 and 2026, China Standard Time (UTC+8, no
-    /// daylight saving since 1991) and [`WorkDay::standard`].
+    /// China's calendar for 2025 and 2026 as the State Council arranged
+    /// them, and 2027's statutory holidays (provisional: without the make-up
+    /// days and swaps its notice adds; load the notice to replace them), in
+    /// China Standard Time (UTC+8, no daylight saving since 1991) with
+    /// [`WorkDay::standard`].
     pub fn china() -> Self {
-        // The embedded file is checked by a test, so this cannot fail in a
+        // The embedded files are checked by a test, so this cannot fail in a
         // release; falling back to weekends only keeps the domain panic-free.
-        Self::parse(CHINA_CSV).unwrap_or_else(|_| Self::weekends_only())
+        let mut cal = Self::parse(CHINA_CSV).unwrap_or_else(|_| Self::weekends_only());
+        if cal.load(CHINA_2027_CSV).is_err() {
+            return Self::weekends_only();
+        }
+        cal
     }
 
     /// A calendar with no holidays at all, in UTC+8.
@@ -315,11 +325,14 @@ mod tests {
     }
 
     #[test]
-    fn the_embedded_file_parses_and_covers_2025_and_2026_only() {
-        let cal = WorkCalendar::parse(CHINA_CSV).expect("embedded calendar parses");
+    fn the_embedded_files_parse_and_cover_2025_to_2027() {
+        let mut cal = WorkCalendar::parse(CHINA_CSV).expect("embedded calendar parses");
+        cal.load(CHINA_2027_CSV).expect("the provisional 2027 parses");
         assert_eq!(cal, WorkCalendar::china());
-        assert_eq!(cal.known_years().collect::<Vec<_>>(), vec![2025, 2026]);
-        assert!(cal.covers(2025) && cal.covers(2026) && !cal.covers(2027));
+        assert_eq!(cal.known_years().collect::<Vec<_>>(), vec![2025, 2026, 2027]);
+        assert!(!cal.covers(2028));
+        // 13 statutory days a year since the 2024 revision.
+        assert_eq!(CHINA_2027_CSV.lines().filter(|l| l.starts_with("2027-")).count(), 13);
         assert_eq!(
             cal.special_day(day("2025-10-06")).map(|d| d.name.as_str()),
             Some("国庆节、中秋节 National Day and Mid-Autumn")
@@ -346,9 +359,13 @@ mod tests {
             ("2026-02-23", false, "last Spring Festival rest day, a Monday"),
             ("2026-02-24", true, "back to work after Spring Festival"),
             ("2026-02-28", true, "Saturday worked after Spring Festival"),
-            ("2027-01-01", true, "2027 is not loaded: a Friday is a working day even on New Year's Day"),
-            ("2027-01-02", false, "2027 is not loaded: Saturdays still rest"),
-            ("2027-02-06", false, "2027 is not loaded: Sundays still rest"),
+            ("2027-01-01", false, "provisional 2027: New Year's Day, a Friday"),
+            ("2027-02-05", false, "provisional 2027: New Year's Eve, a Friday"),
+            ("2027-02-08", false, "provisional 2027: the third day of Spring Festival, a Monday"),
+            ("2027-02-09", true, "provisional 2027: no make-up day until the notice"),
+            ("2027-06-09", false, "provisional 2027: Dragon Boat, a Wednesday"),
+            ("2028-01-03", true, "2028 is not loaded: a Monday is worked"),
+            ("2028-01-01", false, "2028 is not loaded: Saturdays still rest"),
         ];
         for &(d, working, why) in table {
             assert_eq!(cal.is_working_day(day(d)), working, "{d}: {why}");
@@ -374,8 +391,8 @@ mod tests {
             ("2025-12-31T17:00", 1.0, "2026-01-04T09:00", "across New Year into the adjusted Sunday"),
             ("2026-02-13T17:00", 2.0, "2026-02-14T10:00", "Friday into the adjusted Saturday"),
             ("2026-02-14T17:00", 1.0, "2026-02-24T09:00", "across Spring Festival"),
-            ("2026-12-31T17:00", 1.0, "2027-01-01T09:00", "2027 unloaded: New Year's Day is worked"),
-            ("2027-01-01T17:00", 1.0, "2027-01-04T09:00", "2027 unloaded: the weekend still rests"),
+            ("2026-12-31T17:00", 1.0, "2027-01-04T09:00", "across New Year 2027 and its weekend"),
+            ("2027-12-31T17:00", 1.0, "2028-01-03T09:00", "2028 unloaded: the weekend still rests"),
         ];
         for &(start, hours, want, why) in table {
             let got = cal.add_working_hours(cst(start), hours);
@@ -402,9 +419,13 @@ mod tests {
     #[test]
     fn an_administrator_loads_the_next_year() {
         let mut cal = WorkCalendar::china();
-        cal.load("date,kind,name\n2027-01-01,holiday,元旦 New Year\n").expect("valid");
+        // The notice for 2027 replaces the provisional statutory days.
+        cal.load("date,kind,name\n2027-01-01,holiday,元旦 New Year\n2027-02-20,workday,春节 Spring Festival\n")
+            .expect("valid");
         assert!(cal.covers(2027));
         assert!(!cal.is_working_day(day("2027-01-01")));
+        assert!(cal.is_working_day(day("2027-02-20")), "an adjusted Saturday of the notice");
+        assert!(cal.is_working_day(day("2027-02-08")), "the provisional lines are gone");
         assert!(cal.is_working_day(day("2025-09-28")), "other years are kept");
     }
 

@@ -159,8 +159,9 @@ enum Command {
         /// Directory for photos; the database path with `.files` appended by default.
         #[arg(long, env = "CIVICGRID_ATTACHMENTS")]
         attachments: Option<PathBuf>,
-        /// A CSV of public holidays and adjusted working days (date,kind,name) to
-        /// add to the built-in 2025–2026 calendar, e.g. the 2027 arrangement.
+        /// A CSV of public holidays and adjusted working days (date,kind,name)
+        /// for years beyond the built-in 2025–2026, or the State Council's 2027
+        /// notice, which replaces the built-in provisional 2027.
         #[arg(long, env = "CIVICGRID_HOLIDAYS")]
         holidays: Option<PathBuf>,
         /// Dispatch every case, as soon as it is filed, to the unit its

@@ -102,17 +102,20 @@ pub(crate) trait Catalog: Database {
     const COLUMNS: &'static str;
     /// Whether the tables of [`ROWID_IDS`] keep their `id` as the rowid.
     const ROWID: bool;
+    /// What lets an INSERT write the dump's values into identity columns.
+    const OVERRIDING: &'static str;
     /// The placeholder of parameter `n` (from 1).
     fn placeholder(n: usize) -> String;
     fn bind<'q>(q: Query<'q, Self, Self::Arguments<'q>>, c: Cell) -> Query<'q, Self, Self::Arguments<'q>>;
 }
 
 macro_rules! catalog {
-    ($db:ty, $tables:expr, $columns:expr, $rowid:expr, $placeholder:expr) => {
+    ($db:ty, $tables:expr, $columns:expr, $rowid:expr, $overriding:expr, $placeholder:expr) => {
         impl Catalog for $db {
             const TABLES: &'static str = $tables;
             const COLUMNS: &'static str = $columns;
             const ROWID: bool = $rowid;
+            const OVERRIDING: &'static str = $overriding;
             fn placeholder(n: usize) -> String {
                 $placeholder(n)
             }
@@ -140,6 +143,7 @@ catalog!(
      AND name <> '_sqlx_migrations'",
     "SELECT name, type AS ty FROM pragma_table_info(?) ORDER BY cid",
     true,
+    "",
     |_| "?".to_owned()
 );
 
@@ -150,6 +154,7 @@ catalog!(
     "SELECT column_name::text AS name, udt_name::text AS ty FROM information_schema.columns \
      WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position",
     false,
+    " OVERRIDING SYSTEM VALUE",
     |n| format!("${n}")
 );
 
@@ -613,7 +618,7 @@ where
     for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
 {
     let names: Vec<&str> = cols.iter().map(|c| c.sql.as_str()).collect();
-    let mut sql = format!("INSERT INTO {table} ({}) VALUES ", names.join(", "));
+    let mut sql = format!("INSERT INTO {table} ({}){} VALUES ", names.join(", "), DB::OVERRIDING);
     let mut n = 0;
     for (r, row) in rows.iter().enumerate() {
         sql.push_str(if r == 0 { "(" } else { ", (" });

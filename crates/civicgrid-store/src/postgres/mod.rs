@@ -93,12 +93,12 @@ pub(crate) async fn migrate(url: &str, apply: bool) -> Result<SchemaStatus> {
     SchemaStatus::of(&mut conn, &MIGRATOR, known, apply).await
 }
 
-/// Sets every sequence of a serial column after the largest id its table
-/// holds, so the ids it hands out next are new.
+/// Sets every sequence of a serial or identity column after the largest id
+/// its table holds, so the ids it hands out next are new.
 async fn advance_sequences(conn: &mut PgConnection) -> Result<()> {
     let serials = sqlx::query(
         "SELECT table_name::text AS t, column_name::text AS c FROM information_schema.columns \
-         WHERE table_schema = current_schema() AND column_default LIKE 'nextval(%'",
+         WHERE table_schema = current_schema() AND (column_default LIKE 'nextval(%' OR is_identity = 'YES')",
     )
     .fetch_all(&mut *conn)
     .await?;

@@ -4,8 +4,9 @@
 -- SQLite cannot add an auto-numbered column to a table with rows: the store
 -- gives each new event the next id inside its write transaction, and the
 -- events already stored are numbered here in the order they were written.
-ALTER TABLE case_events ADD COLUMN id INTEGER;
+-- The same column order as on PostgreSQL: state, then id.
 ALTER TABLE case_events ADD COLUMN state TEXT;
+ALTER TABLE case_events ADD COLUMN id INTEGER;
 
 DROP TRIGGER case_events_no_update;
 UPDATE case_events SET id = rowid;

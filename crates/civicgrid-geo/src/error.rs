@@ -68,6 +68,9 @@ pub enum GeoError {
         /// The offending value.
         value: f64,
     },
+    /// An area a live index cannot cover; the text says why.
+    #[error("invalid area for a live index: {0}")]
+    InvalidArea(String),
     /// An OpenStreetMap file that cannot be read: damaged, truncated, not
     /// PBF at all, or using a feature this reader lacks.
     #[error("the OpenStreetMap file cannot be read at byte {offset}: {reason}")]

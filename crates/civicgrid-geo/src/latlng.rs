@@ -49,14 +49,24 @@ impl LatLng {
     /// [`EARTH_RADIUS_M`]; good to about 0.5 %, plenty for "how far is the
     /// reporter from the grid".
     pub fn haversine_m(self, other: LatLng) -> f64 {
-        let phi1 = self.lat.to_radians();
-        let phi2 = other.lat.to_radians();
-        let dphi = (other.lat - self.lat).to_radians();
-        let dlambda = (other.lon - self.lon).to_radians();
-        let h = (dphi / 2.0).sin().powi(2) + phi1.cos() * phi2.cos() * (dlambda / 2.0).sin().powi(2);
-        // min() guards asin against h creeping past 1 through rounding for antipodal points.
-        2.0 * EARTH_RADIUS_M * h.sqrt().min(1.0).asin()
+        haversine_with_cos(self, self.cos_lat(), other, other.cos_lat())
     }
+
+    /// The cosine of the latitude, as [`LatLng::haversine_m`] computes it.
+    pub(crate) fn cos_lat(self) -> f64 {
+        self.lat.to_radians().cos()
+    }
+}
+
+/// [`LatLng::haversine_m`] given the cosines of both latitudes
+/// ([`LatLng::cos_lat`]), for callers that keep them: the same formula, so
+/// the same bits.
+pub(crate) fn haversine_with_cos(a: LatLng, cos_a: f64, b: LatLng, cos_b: f64) -> f64 {
+    let dphi = (b.lat - a.lat).to_radians();
+    let dlambda = (b.lon - a.lon).to_radians();
+    let h = (dphi / 2.0).sin().powi(2) + cos_a * cos_b * (dlambda / 2.0).sin().powi(2);
+    // min() guards asin against h creeping past 1 through rounding for antipodal points.
+    2.0 * EARTH_RADIUS_M * h.sqrt().min(1.0).asin()
 }
 
 impl From<LatLng> for Coord<f64> {

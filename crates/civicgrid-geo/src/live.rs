@@ -370,17 +370,9 @@ impl LiveIndex {
                     continue;
                 }
                 if y + j == cy || y == cy + j {
-                    // The ring's whole row, cut to the columns the bound
-                    // reaches (one more each way against rounding).
-                    let reach = (search.prune_d2 - dy2).sqrt();
-                    let from =
-                        (((qx - reach) / s).floor().max(0.0) as usize).saturating_sub(1).max(cx.saturating_sub(j));
-                    let to = ((((qx + reach) / s).floor().max(0.0) as usize).saturating_add(1))
-                        .min(cx + j)
-                        .min(self.cols - 1);
-                    if from <= to {
-                        self.scan_row(y, from, to, dy2, &mut search);
-                    }
+                    // The ring's whole row: its occupied cells, each checked
+                    // (cheaper than cutting the row to the bound first).
+                    self.scan_row(y, cx.saturating_sub(j), (cx + j).min(self.cols - 1), dy2, &mut search);
                 } else {
                     if cx >= j && self.is_occupied(cx - j, y) {
                         self.scan_cell(cx - j, y, dy2, &mut search);

@@ -8,8 +8,8 @@ mod common;
 
 use civicgrid_domain::{FacilityCategory, Grant, Role};
 use civicgrid_store::{
-    AuditQuery, CaseEventRecord, CaseSummary, ChainCheck, DumpSummary, KeyRing, NewCase, NewFacility, NewUser, Store,
-    StoreError,
+    AuditQuery, CallUpdate, CaseEventRecord, CaseSummary, ChainCheck, DumpSummary, KeyRing, NewCall, NewCase,
+    NewFacility, NewOffer, NewResponder, NewUser, PositionFix, Store, StoreError,
 };
 use common::{TestDb, code, tester};
 use jiff::Timestamp;
@@ -99,6 +99,23 @@ async fn busy(db: &TestDb) -> Arc<dyn Store> {
     let second = file(store.as_ref(), "乙", Some("c-1")).await;
     let merged = summary("merged", Some(second));
     store.append_case_event(first, &event(2, "merge"), &merged, None, &tester()).await.unwrap();
+    // A responder with a position, and a call offered to them.
+    let r = NewResponder {
+        id: 2,
+        team: "street_rider".into(),
+        skills: vec!["first_aid".into()],
+        grid: code("610304003002001"),
+    };
+    store.add_responders(&[r], &tester()).await.unwrap();
+    let at = event(1, "report").at;
+    store.record_positions(&[PositionFix { responder_id: 2, lat: 34.015, lon: 107.005, at }]).await.unwrap();
+    let call = NewCall { kind: "fall".into(), device: Some("btn-1".into()), give_up_at: at };
+    let events = [(event(1, "report"), "reported".to_owned())];
+    let (case, state, by) = (new_case("呼叫"), summary("reported", None), tester());
+    let call = store.open_call(&call, &case, &events, &state, Some("call-1"), &by).await.unwrap().item;
+    let offer = NewOffer { responder_id: 2, distance_m: 100, walk_s: 80, expires_at: at };
+    let round = CallUpdate { call_id: call.id, round: Some((0, 1)), offers: vec![offer], ..CallUpdate::default() };
+    store.update_call(&round, &tester()).await.unwrap();
     store
 }
 
@@ -122,8 +139,9 @@ fn body(text: &str) -> Vec<&str> {
 async fn a_dump_loads_into_an_empty_database_as_it_was(db: TestDb) {
     let source = busy(&db).await;
     let (made, text) = dump_of(source.as_ref()).await;
-    assert_eq!(made.tables.len(), 27);
-    assert_eq!((rows_of(&made, "facilities"), rows_of(&made, "cases"), rows_of(&made, "users")), (3, 2, 1));
+    assert_eq!(made.tables.len(), 30);
+    assert_eq!((rows_of(&made, "responders"), rows_of(&made, "calls"), rows_of(&made, "call_offers")), (1, 1, 1));
+    assert_eq!((rows_of(&made, "facilities"), rows_of(&made, "cases"), rows_of(&made, "users")), (3, 3, 1));
     assert!(text.starts_with("{\"format\":\"civicgrid-dump-1\""), "{}", &text[..80]);
 
     let copy = db.sibling().await;

@@ -172,7 +172,7 @@ async fn a_dump_loads_into_an_empty_database_as_it_was(db: TestDb) {
     let retried = target.add_facility(&facility("药房"), Some("key-1"), &tester()).await.unwrap();
     assert_eq!((retried.created, retried.item.code.as_str()), (false, "FAC00000003"));
     assert_eq!(target.create_user(&user("deputy"), &tester()).await.unwrap().id, 2);
-    assert_eq!(file(target.as_ref(), "丙", None).await, 3);
+    assert_eq!(file(target.as_ref(), "丙", None).await, 4);
     let token = target.create_token(1, "second", "cd34", None, &tester()).await.unwrap();
     assert_eq!(token.id, 2);
     assert!(matches!(target.verify_audit().await.unwrap(), ChainCheck::Intact { .. }));

@@ -466,18 +466,23 @@ fn district_of(call: &CallRecord) -> Result<UnitCode, ApiError> {
     grid_of(call)?.at_level(Level::District).ok_or_else(|| ApiError::internal_with("a grid without a district"))
 }
 
-/// The candidates for a call, measured: walking over the streets where the
-/// network is loaded, in a straight line otherwise; ranked by the domain.
-async fn candidates(state: &AppState, call: &CallRecord, now: Timestamp) -> Result<Vec<Candidate>, ApiError> {
+/// The candidates for a call at `at` in `grid`, measured: walking over the
+/// streets where the network is loaded, in a straight line otherwise;
+/// ranked by the domain. Those in `skip` (asked before) are left out.
+pub async fn candidates(
+    state: &AppState,
+    at: LatLng,
+    grid: &str,
+    kind: &str,
+    skip: &[i64],
+    now: Timestamp,
+) -> Vec<Candidate> {
     let policy = &state.dispatch;
-    let at = LatLng::new(call.lat, call.lon).map_err(|e| ApiError::internal_with(e.to_string()))?;
-    let skip: Vec<i64> = call.offers.iter().map(|o| o.responder_id).collect();
-    let near = state.fleet.nearby(at, policy.offers * 4, now, policy, &skip);
+    let near = state.fleet.nearby(at, policy.offers * 4, now, policy, skip);
     if near.is_empty() {
-        return Ok(Vec::new());
+        return Vec::new();
     }
-    let kind: Option<CallKind> = call.kind.parse().ok();
-    let skill = kind.and_then(CallKind::skill);
+    let skill = kind.parse::<CallKind>().ok().and_then(CallKind::skill);
     // The walking network of the 15-minute circles, built on first use.
     let graph = state.access.get(state.store.as_ref()).await.ok().map(|m| m.graph.clone());
     let walked = match &graph {
@@ -499,7 +504,44 @@ async fn candidates(state: &AppState, call: &CallRecord, now: Timestamp) -> Resu
             skilled: skill.is_none_or(|s| m.skills.contains(&s)),
         })
         .collect();
-    Ok(dispatch::rank(list, &call.grid, policy))
+    dispatch::rank(list, grid, policy)
+}
+
+/// The offers of a round to the first of `ranked`, expiring `ack` from
+/// `now`, with their case events; marks the responders as holding them.
+pub fn offers_to(
+    state: &AppState,
+    ranked: &[Candidate],
+    now: Timestamp,
+    actor: &ActorRef,
+) -> (Vec<NewOffer>, Vec<CaseEvent>) {
+    let expires_at = now + state.dispatch.ack;
+    let chosen: Vec<&Candidate> = ranked.iter().take(state.dispatch.offers).collect();
+    let offers = chosen
+        .iter()
+        .map(|c| NewOffer {
+            responder_id: c.responder,
+            distance_m: c.distance_m.round() as i64,
+            walk_s: c.walk_s.round() as i64,
+            expires_at,
+        })
+        .collect();
+    let events = chosen
+        .iter()
+        .map(|c| {
+            let d = u32::try_from(c.distance_m.round() as i64).ok();
+            respond(now, actor.clone(), c.responder, RespondStep::Offered, d)
+        })
+        .collect();
+    let ids: Vec<i64> = chosen.iter().map(|c| c.responder).collect();
+    state.fleet.offered(&ids, Some(expires_at));
+    (offers, events)
+}
+
+/// Forgets offers that were never made (the filing failed).
+pub fn unoffer(state: &AppState, offers: &[NewOffer]) {
+    let ids: Vec<i64> = offers.iter().map(|o| o.responder_id).collect();
+    state.fleet.offered(&ids, None);
 }
 
 /// The next round of a call whose offers all lapsed (or that has none yet):
@@ -510,7 +552,9 @@ pub async fn next_round(state: &AppState, call_id: i64) -> Result<CallRecord, Ap
     let by = Actor::system("dispatcher");
     let call = state.store.call(call_id).await?.ok_or_else(|| ApiError::not_found(format!("call {call_id}")))?;
     let now = Timestamp::now();
-    let ranked = candidates(state, &call, now).await?;
+    let at = LatLng::new(call.lat, call.lon).map_err(|e| ApiError::internal_with(e.to_string()))?;
+    let skip: Vec<i64> = call.offers.iter().map(|o| o.responder_id).collect();
+    let ranked = candidates(state, at, &call.grid, &call.kind, &skip, now).await;
     let policy = state.dispatch.clone();
     // Named in the alarm: looked up only when the call is about to be alarmed.
     let leaders = if call.state == CallState::Dispatching.as_str() && now >= call.give_up_at {

@@ -66,6 +66,9 @@ pub struct NewCall {
     pub device: Option<String>,
     /// When, nobody having accepted, the call is alarmed.
     pub give_up_at: Timestamp,
+    /// The first round's offers, made in the same transaction (round 1);
+    /// none leaves the call at round 0 for the dispatcher.
+    pub offers: Vec<NewOffer>,
 }
 
 /// One offer of a call to one responder.
@@ -371,7 +374,7 @@ where
     Ok(())
 }
 
-/// Files the call's row for its case; the id.
+/// Files the call's row for its case, with its first offers; the id.
 pub(crate) async fn insert_call<DB>(
     conn: &mut DB::Connection,
     case_id: i64,
@@ -386,12 +389,56 @@ where
 {
     let q = sql::<DB>(
         "INSERT INTO calls (case_id, kind, device, state, round, created_at, give_up_at, updated_at) \
-         VALUES (?, ?, ?, 'dispatching', 0, ?, ?, ?) RETURNING id",
+         VALUES (?, ?, ?, 'dispatching', ?, ?, ?, ?) RETURNING id",
     );
-    let cells =
-        vec![Cell::Int(case_id), text(&new.kind), opt_text(new.device.as_deref()), ts(at), ts(new.give_up_at), ts(at)];
+    let round = i64::from(!new.offers.is_empty());
+    let cells = vec![
+        Cell::Int(case_id),
+        text(&new.kind),
+        opt_text(new.device.as_deref()),
+        Cell::Int(round),
+        ts(at),
+        ts(new.give_up_at),
+        ts(at),
+    ];
     let row = bound::<DB>(&q, cells).fetch_one(&mut *conn).await?;
-    row.int("id")
+    let id = row.int("id")?;
+    insert_offers::<DB>(conn, id, round, &new.offers, at).await?;
+    Ok(id)
+}
+
+/// Offers of a round; a responder offered the call before gets it again.
+async fn insert_offers<DB>(
+    conn: &mut DB::Connection,
+    call: i64,
+    round: i64,
+    offers: &[NewOffer],
+    at: Timestamp,
+) -> Result<()>
+where
+    DB: Catalog,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+{
+    let q = sql::<DB>(
+        "INSERT INTO call_offers (call_id, responder_id, round, state, distance_m, walk_s, offered_at, expires_at) \
+         VALUES (?, ?, ?, 'offered', ?, ?, ?, ?) ON CONFLICT (call_id, responder_id) DO UPDATE SET \
+         round = excluded.round, state = 'offered', distance_m = excluded.distance_m, walk_s = excluded.walk_s, \
+         offered_at = excluded.offered_at, expires_at = excluded.expires_at, answered_at = NULL",
+    );
+    for o in offers {
+        let cells = vec![
+            Cell::Int(call),
+            Cell::Int(o.responder_id),
+            Cell::Int(round),
+            Cell::Int(o.distance_m),
+            Cell::Int(o.walk_s),
+            ts(at),
+            ts(o.expires_at),
+        ];
+        bound::<DB>(&q, cells).execute(&mut *conn).await?;
+    }
+    Ok(())
 }
 
 pub(crate) async fn call_of_case<DB>(conn: &mut DB::Connection, case_id: i64) -> Result<Option<i64>>
@@ -558,25 +605,7 @@ where
         bound::<DB>(&q, vec![text(state), text(&now), Cell::Int(id)]).execute(&mut *conn).await?;
     }
     let round = u.round.map_or(0, |(_, next)| next);
-    for o in &u.offers {
-        // A responder offered the call before gets it again (a new round, or by hand).
-        let q = sql::<DB>(
-            "INSERT INTO call_offers (call_id, responder_id, round, state, distance_m, walk_s, offered_at, expires_at) \
-             VALUES (?, ?, ?, 'offered', ?, ?, ?, ?) ON CONFLICT (call_id, responder_id) DO UPDATE SET \
-             round = excluded.round, state = 'offered', distance_m = excluded.distance_m, walk_s = excluded.walk_s, \
-             offered_at = excluded.offered_at, expires_at = excluded.expires_at, answered_at = NULL",
-        );
-        let cells = vec![
-            Cell::Int(id),
-            Cell::Int(o.responder_id),
-            Cell::Int(round),
-            Cell::Int(o.distance_m),
-            Cell::Int(o.walk_s),
-            text(&now),
-            ts(o.expires_at),
-        ];
-        bound::<DB>(&q, cells).execute(&mut *conn).await?;
-    }
+    insert_offers::<DB>(conn, id, round, &u.offers, at).await?;
     let q = sql::<DB>("SELECT case_id FROM calls WHERE id = ?");
     bound::<DB>(&q, vec![Cell::Int(id)]).fetch_one(&mut *conn).await?.int("case_id")
 }

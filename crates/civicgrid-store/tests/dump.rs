@@ -109,7 +109,7 @@ async fn busy(db: &TestDb) -> Arc<dyn Store> {
     store.add_responders(&[r], &tester()).await.unwrap();
     let at = event(1, "report").at;
     store.record_positions(&[PositionFix { responder_id: 2, lat: 34.015, lon: 107.005, at }]).await.unwrap();
-    let call = NewCall { kind: "fall".into(), device: Some("btn-1".into()), give_up_at: at };
+    let call = NewCall { kind: "fall".into(), device: Some("btn-1".into()), give_up_at: at, offers: vec![] };
     let events = [(event(1, "report"), "reported".to_owned())];
     let (case, state, by) = (new_case("呼叫"), summary("reported", None), tester());
     let call = store.open_call(&call, &case, &events, &state, Some("call-1"), &by).await.unwrap().item;

@@ -307,6 +307,7 @@ pub async fn place(
     let now = Timestamp::now();
     let category = kind.category();
     let system = ActorRef { user_id: 0, username: "system:dispatcher".into(), role: Role::Operator, unit: district };
+    let send_as = system.clone();
     let mut first = CaseEvent {
         at: now,
         actor: reporter,
@@ -328,16 +329,19 @@ pub async fn place(
     };
     let send = CaseEvent {
         at: now,
-        actor: system,
+        actor: send_as,
         kind: EventKind::Dispatch { unit: grid.clone() },
         note: "一键呼叫派往所在网格，就近派单".into(),
         photos: Vec::new(),
         location: None,
     };
+    // The first round is chosen now and filed with the call, in one transaction.
+    let ranked = dispatch::candidates(&state, point, grid.as_str(), kind.as_str(), &[], now).await;
+    let (offers, offered) = dispatch::offers_to(&state, &ranked, now, &system);
     let mut view = CaseView::open(&first).map_err(|e| ApiError::unprocessable(e.to_string()))?;
     let mut events = vec![first];
     let mut records = vec![(casework::to_record(1, &events[0])?, view.state.as_str().to_owned())];
-    for e in [file, send] {
+    for e in [file, send].into_iter().chain(offered) {
         view.apply_with(casework::rules(), &e).map_err(|x| ApiError::internal_with(x.to_string()))?;
         events.push(e);
         let seq = events.len() as i64;
@@ -359,24 +363,21 @@ pub async fn place(
         kind: kind.as_str().to_owned(),
         device: body.device.clone(),
         give_up_at: now + state.dispatch.give_up,
+        offers,
     };
     let key = format!("call:{}:{key}", caller.principal.user_id);
-    let added = state.store.open_call(&call, &new, &records, &summary, Some(&key), &caller.actor()).await?;
-    let mut item = added.item;
-    if added.created {
-        match dispatch::next_round(&state, item.id).await {
-            Ok(after) => item = after,
-            // Nobody free nearby yet: the dispatcher tries again every turn.
-            Err(e) if e.code == "conflict" => {
-                if let Some(now) = state.store.call(item.id).await? {
-                    item = now;
-                }
-            }
-            Err(e) => {
-                tracing::warn!(call = item.id, error = %e.message, "first dispatch round failed; the dispatcher retries")
-            }
+    let added = match state.store.open_call(&call, &new, &records, &summary, Some(&key), &caller.actor()).await {
+        Ok(added) => added,
+        Err(e) => {
+            dispatch::unoffer(&state, &call.offers);
+            return Err(e.into());
         }
+    };
+    if !added.created {
+        // A retry: the offers chosen for it were never made.
+        dispatch::unoffer(&state, &call.offers);
     }
+    let item = added.item;
     let status = if added.created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(call_json(&state, &item, false))))
 }

@@ -127,6 +127,11 @@ pub const ROUTES: &[RouteSpec] = &[
     page("GET", "/access/compounds/{code}", Need(ViewOrg)),
     page("GET", "/cases/kpis", Need(ViewCases)),
     page("GET", "/cases/{id}", Signed),
+    // TODO dispatch_calls: Need(DispatchCalls) once the calls API has landed.
+    page("GET", "/command", Need(ViewCases)),
+    // TODO respond_to_calls: Need(RespondToCalls) once the calls API has landed.
+    page("GET", "/responder", Signed),
+    page("GET", "/call", Need(ReportCases)),
 ];
 
 /// The declaration of a matched route; HEAD is answered as GET.

@@ -38,7 +38,12 @@ pub const NAV: &[NavEntry] = &[
     NavEntry { key: "nav.cases", href: "/cases", needs: needs(ViewCases) },
     NavEntry { key: "nav.case_map", href: "/cases/map", needs: needs(ViewCases) },
     NavEntry { key: "nav.kpis", href: "/cases/kpis", needs: needs(ViewCases) },
+    // TODO dispatch_calls: needs(DispatchCalls) once the calls API has landed.
+    NavEntry { key: "nav.command", href: "/command", needs: needs(ViewCases) },
     NavEntry { key: "nav.report", href: "/report", needs: needs(ReportCases) },
+    NavEntry { key: "nav.call", href: "/call", needs: needs(ReportCases) },
+    // TODO respond_to_calls: needs(RespondToCalls) once the calls API has landed.
+    NavEntry { key: "nav.responder", href: "/responder", needs: SignedIn },
     NavEntry { key: "nav.my_cases", href: "/cases/mine", needs: SignedIn },
     NavEntry { key: "nav.users", href: "/users", needs: needs(ManageUsers) },
     NavEntry { key: "nav.audit", href: "/audit", needs: needs(ReadAudit) },
@@ -89,9 +94,12 @@ mod tests {
         let all_but =
             |skip: &[&str]| -> Vec<&'static str> { NAV.iter().map(|e| e.key).filter(|k| !skip.contains(k)).collect() };
         assert_eq!(keys(None), Vec::<&str>::new(), "anonymous visitors see nothing");
-        assert_eq!(keys(Some(&principal(Role::Admin, "610304"))), all_but(&["nav.audit", "nav.report"]));
+        assert_eq!(keys(Some(&principal(Role::Admin, "610304"))), all_but(&["nav.audit", "nav.report", "nav.call"]));
         assert_eq!(keys(Some(&principal(Role::GridWorker, "610304003002001"))), all_but(&["nav.users", "nav.audit"]));
-        assert_eq!(keys(Some(&principal(Role::Auditor, "610304"))), ["nav.my_cases", "nav.audit", "nav.account"]);
+        assert_eq!(
+            keys(Some(&principal(Role::Auditor, "610304"))),
+            ["nav.responder", "nav.my_cases", "nav.audit", "nav.account"]
+        );
         assert_eq!(
             keys(Some(&principal(Role::Resident, "610304003002"))),
             [
@@ -101,6 +109,8 @@ mod tests {
                 "nav.locate",
                 "nav.access",
                 "nav.report",
+                "nav.call",
+                "nav.responder",
                 "nav.my_cases",
                 "nav.account",
                 "nav.api"

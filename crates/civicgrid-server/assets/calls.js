@@ -214,7 +214,7 @@
     offered: { radius: 6, color: "#d4a72c", weight: 3 },
     accepted: { radius: 6.5, color: "#0f1b2d", weight: 2.5 },
     en_route: { radius: 6.5, color: "#0f1b2d", weight: 2.5, dashArray: "3 2" },
-    on_scene: { radius: 7, color: "#cf222e", weight: 3 },
+    on_scene: { radius: 7.5, color: "#0f1b2d", weight: 4 },
   };
   /// Cameras listed for a call: those this close, nearest first.
   var CAMERA_RADIUS_M = 300;
@@ -573,8 +573,11 @@
         var box = document.getElementById("call-cameras");
         box.textContent = "";
         near.forEach(function (n) {
-          box.appendChild(el("li", { "class": "camera status-" + n.k.status, "data-camera": n.k.code },
-            n.k.name + " · " + metres(n.d) + " · " + T("status." + n.k.status)));
+          var li = el("li", { "class": "camera", "data-camera": n.k.code });
+          li.appendChild(el("span", { "class": "camera-name" }, n.k.name));
+          li.appendChild(el("span", { "class": "camera-far" }, metres(n.d)));
+          li.appendChild(el("span", { "class": "status status-" + n.k.status }, T("status." + n.k.status)));
+          box.appendChild(li);
         });
         if (!near.length) box.appendChild(el("li", { "class": "note" }, T("command.no_cameras", { m: CAMERA_RADIUS_M })));
         document.getElementById("cameras-part").hidden = false;
@@ -897,7 +900,7 @@
       toggle.disabled = false;
       var onDuty = !!me.on_duty;
       document.getElementById("responder-name").textContent =
-        [me.name, teamName(me.team), me.grid_name || me.grid].filter(Boolean).join(" · ");
+        [me.name, teamName(me.team), me.grid_name].filter(Boolean).join(" · ");
       document.getElementById("duty-card").setAttribute("data-on-duty", onDuty ? "true" : "false");
       document.getElementById("duty-state").textContent = T(onDuty ? "responder.on_duty" : "responder.off_duty");
       toggle.textContent = T(onDuty ? "responder.go_off" : "responder.go_on");
@@ -1032,7 +1035,7 @@
     // A position asked for now, for a press made before one arrived.
     function position() {
       if (fix) return Promise.resolve(fix);
-      if (!navigator.geolocation) return Promise.reject({ code: 1 });
+      if (!navigator.geolocation) { onFixError({ code: 1 }); return Promise.reject({ code: 1 }); }
       return new Promise(function (resolve, reject) {
         navigator.geolocation.getCurrentPosition(function (p) { onFix(p); resolve(p); }, function (e) { onFixError(e); reject(e); },
           { enableHighAccuracy: true, maximumAge: 10000, timeout: 15000 });
@@ -1053,12 +1056,14 @@
         showStatus(null, T("call.sending"));
         var body = { lat: p.coords.latitude, lon: p.coords.longitude, crs: "wgs84", kind: kind };
         return send(body, 0);
-      }, function (e) {
-        // No position, no call: say so plainly rather than guess a place.
-        var denied = !e || e.code === 1;
-        say(error, T(denied ? "call.position.denied" : "call.position.unavailable"));
+      }, function () {
+        // No position, no call: the line under the button says why (set by
+        // onFixError), and shakes so the press is seen to have been heard.
         section.setAttribute("data-state", "no-position");
         status.hidden = true;
+        positionLine.classList.remove("again");
+        void positionLine.offsetWidth;
+        positionLine.classList.add("again");
         return null;
       }).then(function (c) {
         if (c) {

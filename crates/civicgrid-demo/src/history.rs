@@ -244,7 +244,13 @@ impl History {
         let residents = bundle.residents.iter().map(|r| (-(RESIDENT_IDS + r.id), r.name.clone())).collect();
 
         let rules = Rules::standard();
-        let categories: Vec<Category> = rules.catalogue.categories().cloned().collect();
+        // Calls for help come from the one-click call, not from this year of reports.
+        let categories: Vec<Category> = rules
+            .catalogue
+            .categories()
+            .filter(|c| c.code.major().as_str() != civicgrid_domain::dispatch::CALL_MAJOR)
+            .cloned()
+            .collect();
         let weight = |c: &Category| {
             let major = MAJOR_WEIGHTS.iter().find(|(m, _)| *m == c.code.major().as_str()).map_or(1.0, |(_, w)| *w);
             major / rules.catalogue.children(&c.code.major()).count().max(1) as f64

@@ -559,3 +559,59 @@ fn haversine(a: [f64; 2], b: [f64; 2]) -> f64 {
         _ => 0.0,
     }
 }
+
+/// A person of the demo district who answers one-click calls.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DemoResponder {
+    pub person: i64,
+    pub team: civicgrid_domain::Team,
+    pub skills: Vec<civicgrid_domain::Skill>,
+    /// Their grid: their own for grid workers; for riders, Party members and
+    /// volunteers, whose roles name a street or community, one of its grids.
+    pub grid: UnitCode,
+}
+
+/// The responders of a district: every person of the four answering teams,
+/// with synthetic skills (deterministic from the person's id).
+pub fn responders(b: &DistrictBundle) -> Vec<DemoResponder> {
+    use civicgrid_domain::{Skill, Team};
+    let grids: Vec<&UnitCode> =
+        b.units.iter().filter(|u| u.code.level() == civicgrid_domain::Level::Grid).map(|u| &u.code).collect();
+    let mut out = Vec::new();
+    for p in &b.people {
+        let Some((team, unit)) = p.roles.iter().find_map(|r| Team::of_role(r.kind).map(|t| (t, &r.unit))) else {
+            continue;
+        };
+        let inside: Vec<&&UnitCode> = grids.iter().filter(|g| unit.contains(g)).collect();
+        let Some(grid) = inside.get(p.id.unsigned_abs() as usize % inside.len().max(1)) else { continue };
+        let n = p.id.unsigned_abs();
+        let mut skills = Vec::new();
+        let mut add = |on: bool, s: Skill| {
+            if on {
+                skills.push(s);
+            }
+        };
+        match team {
+            Team::GridWorker => {
+                add(true, Skill::ElderlyCare);
+                add(n % 2 == 0, Skill::FirstAid);
+                add(n % 5 == 0, Skill::FireSafety);
+            }
+            Team::StreetRider => {
+                add(n % 3 == 0, Skill::FirstAid);
+                add(n % 4 == 0, Skill::Security);
+            }
+            Team::PartyMember => {
+                add(n % 4 == 0, Skill::FirstAid);
+                add(n % 6 == 0, Skill::Electrician);
+                add(n % 7 == 0, Skill::ElderlyCare);
+            }
+            Team::Volunteer => {
+                add(true, Skill::ElderlyCare);
+                add(n % 3 == 0, Skill::FirstAid);
+            }
+        }
+        out.push(DemoResponder { person: p.id, team, skills, grid: (**grid).clone() });
+    }
+    out
+}

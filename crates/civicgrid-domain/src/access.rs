@@ -51,6 +51,12 @@ string_enum! {
         /// Act on cases within one's scope: file, dispatch, handle, verify,
         /// close, request and approve (the workflow checks who may do which).
         HandleCases = "handle_cases",
+        /// The command centre: responders live, one-click calls in scope, and
+        /// taking a call over (assign by hand, call back, escalate).
+        DispatchCalls = "dispatch_calls",
+        /// Answer one-click calls: go on duty, report one's position, accept
+        /// or decline offers, report progress.
+        RespondToCalls = "respond_to_calls",
     }
 }
 
@@ -71,6 +77,7 @@ impl Role {
                 ReportCases,
                 ViewCases,
                 HandleCases,
+                DispatchCalls,
             ],
             Role::StreetStaff => &[
                 ViewOrg,
@@ -83,6 +90,8 @@ impl Role {
                 ReportCases,
                 ViewCases,
                 HandleCases,
+                DispatchCalls,
+                RespondToCalls,
             ],
             Role::CommunityStaff => &[
                 ViewOrg,
@@ -94,6 +103,8 @@ impl Role {
                 ReportCases,
                 ViewCases,
                 HandleCases,
+                DispatchCalls,
+                RespondToCalls,
             ],
             Role::GridWorker => &[
                 ViewOrg,
@@ -104,9 +115,12 @@ impl Role {
                 ReportCases,
                 ViewCases,
                 HandleCases,
+                RespondToCalls,
             ],
-            Role::Responder => &[ViewOrg, ReportCases],
-            Role::Leader => &[ViewOrg, ViewCameras, ViewPeople, ViewResidents, ReportCases, ViewCases, HandleCases],
+            Role::Responder => &[ViewOrg, ReportCases, RespondToCalls],
+            Role::Leader => {
+                &[ViewOrg, ViewCameras, ViewPeople, ViewResidents, ReportCases, ViewCases, HandleCases, DispatchCalls]
+            }
             Role::Inspector => &[ViewOrg, ViewCases],
             Role::Auditor => &[ReadAudit],
             Role::Resident => &[ViewOrg, ReportCases],

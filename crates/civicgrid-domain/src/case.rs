@@ -11,6 +11,7 @@ use crate::access::Role;
 use crate::calendar::WorkCalendar;
 use crate::catalogue::{Catalogue, CategoryCode, Step, StepLimits};
 use crate::code::{Level, UnitCode};
+use crate::dispatch::RespondStep;
 use crate::facility::string_enum;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -108,6 +109,7 @@ string_enum! {
         Resume = "resume",
         Escalated = "escalated",
         Comment = "comment",
+        Respond = "respond",
     }
 }
 
@@ -136,6 +138,7 @@ impl Action {
             Action::Resume => "resumed",
             Action::Escalated => "escalated",
             Action::Comment => "commented on",
+            Action::Respond => "answered by a responder",
         }
     }
 }
@@ -147,13 +150,22 @@ impl CaseState {
         use Action::*;
         match self {
             CaseState::Reported => &[File, Void, MergedInto, SelfHandle, Escalated, Comment],
-            CaseState::Filed => &[Dispatch, RequestVoid, MergedInto, Escalated, Comment],
-            CaseState::Dispatched => &[Accept, RequestReturn, RequestExtension, RequestVoid, Escalated, Comment],
-            CaseState::Handling => {
-                &[ReportBack, RequestReturn, RequestExtension, RequestDeferral, RequestVoid, Escalated, Comment]
+            CaseState::Filed => &[Dispatch, RequestVoid, MergedInto, Escalated, Comment, Respond],
+            CaseState::Dispatched => {
+                &[Accept, RequestReturn, RequestExtension, RequestVoid, Escalated, Comment, Respond]
             }
+            CaseState::Handling => &[
+                ReportBack,
+                RequestReturn,
+                RequestExtension,
+                RequestDeferral,
+                RequestVoid,
+                Escalated,
+                Comment,
+                Respond,
+            ],
             CaseState::Deferred => &[Resume, RequestVoid, Escalated, Comment],
-            CaseState::ReportedBack => &[Verify, Escalated, Comment],
+            CaseState::ReportedBack => &[Verify, Escalated, Comment, Respond],
             CaseState::Verified => &[Close, Comment],
             CaseState::Closed => &[Evaluate, Reopen, Comment],
             CaseState::Evaluated => &[Reopen, Comment],
@@ -240,6 +252,14 @@ pub enum EventKind {
         supervision: bool,
     },
     Comment,
+    /// A responder's step on a one-click call: offered, accepted, on scene …
+    /// The case's state moves by the ordinary events beside it.
+    Respond {
+        responder: i64,
+        step: RespondStep,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        distance_m: Option<u32>,
+    },
 }
 
 impl EventKind {
@@ -266,6 +286,7 @@ impl EventKind {
             EventKind::Resume => Action::Resume,
             EventKind::Escalated { .. } => Action::Escalated,
             EventKind::Comment => Action::Comment,
+            EventKind::Respond { .. } => Action::Respond,
         }
     }
 }
@@ -328,7 +349,12 @@ pub enum WorkflowError {
 }
 
 fn allowed_phrase(state: CaseState) -> String {
-    let verbs: Vec<&str> = state.allowed().iter().filter(|a| **a != Action::Comment).map(|a| a.participle()).collect();
+    let verbs: Vec<&str> = state
+        .allowed()
+        .iter()
+        .filter(|a| !matches!(a, Action::Comment | Action::Respond))
+        .map(|a| a.participle())
+        .collect();
     match verbs.as_slice() {
         [] => "it is finished".to_owned(),
         [one] => format!("it can be {one}"),
@@ -620,7 +646,8 @@ impl CaseView {
             | EventKind::Dispatch { .. }
             | EventKind::Close
             | EventKind::RequestVoid
-            | EventKind::Comment => {}
+            | EventKind::Comment
+            | EventKind::Respond { .. } => {}
         }
         Ok(())
     }
@@ -636,7 +663,7 @@ impl CaseView {
         let action = event.kind.action();
         self.last_at = at;
         match &event.kind {
-            EventKind::Report { .. } | EventKind::Comment => {}
+            EventKind::Report { .. } | EventKind::Comment | EventKind::Respond { .. } => {}
             EventKind::File { category } => {
                 self.category = Some(category.clone());
                 self.end_step(at, action);
@@ -947,6 +974,9 @@ mod tests {
                 (district_leader(), EventKind::Escalated { level: Level::District, supervision: true })
             }
             Action::Comment => (resident(), EventKind::Comment),
+            Action::Respond => {
+                (handler(), EventKind::Respond { responder: 1, step: RespondStep::Offered, distance_m: Some(420) })
+            }
         };
         let mut e = story.ev(who, kind);
         e.note = "reason".to_owned();

@@ -306,8 +306,8 @@ mod tests {
     fn the_standard_catalogue_is_complete_and_consistent() {
         let cat = Catalogue::parse(STANDARD_CSV).expect("embedded catalogue parses");
         assert_eq!(cat, Catalogue::standard());
-        assert_eq!(cat.majors().count(), 16);
-        assert_eq!(cat.categories().count(), 70);
+        assert_eq!(cat.majors().count(), 17);
+        assert_eq!(cat.categories().count(), 75);
         for c in cat.categories() {
             let major = cat.major(&c.code).expect("every sub-class has its major class");
             assert_eq!(major.class, c.class, "{}", c.code);

@@ -10,6 +10,7 @@ pub mod calendar;
 pub mod case;
 pub mod catalogue;
 pub mod code;
+pub mod dispatch;
 pub mod facility;
 pub mod identity;
 pub mod kpi;
@@ -29,6 +30,7 @@ pub use catalogue::{
     CaseClass, Catalogue, CatalogueError, Category, CategoryCode, Handler, MajorClass, Step, StepLimits,
 };
 pub use code::{CodeError, Level, UnitCode};
+pub use dispatch::{CallKind, CallState, Candidate, DispatchPolicy, OfferState, RespondStep, Skill, Team};
 pub use facility::{CameraStatus, FacilityCategory};
 pub use identity::{IdNumber, IdentityError, PhoneNumber};
 pub use kpi::{KpiReport, Period, Ratio, StepTimes, UnitKpi};

@@ -4,7 +4,10 @@
 //! same way ask for the 5 nearest eligible within 2 km. Then moves of 3 to
 //! 200 m, and random queries checked against brute force.
 //!
-//! `cargo bench -p civicgrid-geo --bench live [-- --cell-m 250 --points 10000,100000 --seconds 2 --checks 10000]`
+//! `cargo bench -p civicgrid-geo --bench live [-- --cell-m 250 --points 10000,100000 --seconds 2 --checks 10000 --summary]`
+//!
+//! `--summary` adds one line per size for scripts to read:
+//! `summary points=N queries_per_s=Q moves_per_s=M` (wall-clock rates).
 
 #![allow(clippy::unwrap_used, reason = "a benchmark may stop on bad input")]
 
@@ -83,7 +86,7 @@ fn bits(rng: &mut ChaCha8Rng) -> u32 {
     if rng.random_bool(0.7) { skills | AVAILABLE } else { skills }
 }
 
-fn run(points: usize, cell_m: f64, seconds: f64, checks: usize) {
+fn run(points: usize, cell_m: f64, seconds: f64, checks: usize, summary: bool) {
     let mut rng = ChaCha8Rng::seed_from_u64(points as u64);
     // The district with a 1 km margin.
     let (lat, lon) = half_deg(42.0, 32.0);
@@ -159,12 +162,20 @@ fn run(points: usize, cell_m: f64, seconds: f64, checks: usize) {
     println!("  found {:.2} per query; brute force for scale: {naive_qps:.0} queries/s", found as f64 / done as f64);
     println!("  upserts (moves of 3-200 m): {} per upsert over {MOVES}", rates(MOVES, move_elapsed, move_cpu));
     println!("  verified: {agree}/{} random queries equal brute force exactly", checks);
+    if summary {
+        println!(
+            "summary points={points} queries_per_s={:.0} moves_per_s={:.0}",
+            done as f64 / elapsed,
+            MOVES as f64 / move_elapsed
+        );
+    }
 }
 
 fn main() {
     let (mut cell_m, mut counts, mut seconds, mut checks) = (DEFAULT_CELL_M, vec![10_000, 100_000], 2.0, 10_000);
     // cargo bench passes --bench; other flags are ours.
     let args: Vec<String> = std::env::args().collect();
+    let summary = args.iter().any(|a| a == "--summary");
     for pair in args.windows(2) {
         match pair[0].as_str() {
             "--cell-m" => cell_m = pair[1].parse().unwrap(),
@@ -178,6 +189,6 @@ fn main() {
         println!("load average at start: {}", load.trim());
     }
     for points in counts {
-        run(points, cell_m, seconds, checks);
+        run(points, cell_m, seconds, checks, summary);
     }
 }

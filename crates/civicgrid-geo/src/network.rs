@@ -147,6 +147,52 @@ impl WalkGraph {
         let id = found.data;
         Some((id, p.haversine_m(self.positions[id as usize])))
     }
+
+    /// Walking metres from `from` to each of `to`: to the nearest node of
+    /// each end in a straight line, and along the streets between, by one
+    /// Dijkstra search from `from`'s node that stops once every target is
+    /// settled or beyond `bound_m`. `None` for a target not reached within
+    /// the bound, and for all of them when the graph has no nodes.
+    pub fn walk_m_to(&self, from: LatLng, to: &[LatLng], bound_m: f64) -> Vec<Option<f64>> {
+        use std::cmp::Reverse;
+        use std::collections::{BinaryHeap, HashMap};
+        let Some((source, source_snap)) = self.nearest_node(from) else { return vec![None; to.len()] };
+        let ends: Vec<(NodeId, f64)> = to.iter().filter_map(|p| self.nearest_node(*p)).collect();
+        let mut wanted: HashMap<NodeId, Option<f64>> = ends.iter().map(|(n, _)| (*n, None)).collect();
+        let mut left = wanted.len();
+        let mut dist: HashMap<NodeId, f64> = HashMap::new();
+        // Metres as integer millimetres keep the heap's order total.
+        let mut heap = BinaryHeap::new();
+        dist.insert(source, 0.0);
+        heap.push(Reverse((0u64, source)));
+        while let Some(Reverse((d_mm, v))) = heap.pop() {
+            let d = d_mm as f64 / 1000.0;
+            if dist.get(&v).is_some_and(|best| d > *best) {
+                continue;
+            }
+            if d > bound_m {
+                break;
+            }
+            if let Some(slot) = wanted.get_mut(&v)
+                && slot.is_none()
+            {
+                *slot = Some(d);
+                left -= 1;
+                if left == 0 {
+                    break;
+                }
+            }
+            let (targets, lengths) = self.arcs(v);
+            for (&w, &len) in targets.iter().zip(lengths) {
+                let nd = d + len;
+                if nd <= bound_m && dist.get(&w).is_none_or(|best| nd < *best) {
+                    dist.insert(w, nd);
+                    heap.push(Reverse(((nd * 1000.0) as u64, w)));
+                }
+            }
+        }
+        ends.iter().map(|(node, snap)| wanted.get(node).copied().flatten().map(|d| source_snap + d + snap)).collect()
+    }
 }
 
 /// Position in metres east and north of (0°, 0°) on a plane that is true to
@@ -169,6 +215,20 @@ mod tests {
 
     fn edge(from: NodeId, to: NodeId, length_m: f64) -> WalkEdge {
         WalkEdge { from, to, length_m }
+    }
+
+    #[test]
+    fn walking_metres_follow_the_streets_and_stop_at_the_bound() {
+        // A square with one side missing: from 0 to 3 the walk goes round.
+        let nodes = [ll(34.0, 107.0), ll(34.0, 107.001), ll(34.001, 107.001), ll(34.001, 107.0)];
+        let g = WalkGraph::new(&nodes, &[edge(0, 1, 92.0), edge(1, 2, 111.0), edge(2, 3, 92.0)]).unwrap();
+        let got = g.walk_m_to(nodes[0], &[nodes[3], nodes[1], nodes[0]], 1000.0);
+        assert_eq!(got, [Some(295.0), Some(92.0), Some(0.0)]);
+        assert_eq!(g.walk_m_to(nodes[0], &[nodes[3], nodes[1]], 200.0), [None, Some(92.0)]);
+        // Off-street ends add their straight line to the nearest node.
+        let near = ll(34.0, 107.0001);
+        let snap = near.haversine_m(nodes[0]);
+        assert_eq!(g.walk_m_to(near, &[nodes[1]], 1000.0), [Some(snap + 92.0)]);
     }
 
     #[test]

@@ -363,7 +363,7 @@ pub fn escalation_target(view: &CaseView) -> Option<Level> {
 }
 
 /// The names of the leaders assigned (包联) to the case's grid or community.
-async fn leaders(state: &AppState, grid: &UnitCode) -> Result<Vec<String>, ApiError> {
+pub(crate) async fn leaders(state: &AppState, grid: &UnitCode) -> Result<Vec<String>, ApiError> {
     let community = grid.parent().unwrap_or_else(|| grid.clone());
     let q = ListQuery { within: Some(community.clone()), limit: 20, offset: 0 };
     let people = state.store.people(&q, Some(RoleKind::Leader)).await?;

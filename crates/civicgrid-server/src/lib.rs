@@ -8,6 +8,7 @@ pub mod access;
 mod api;
 pub mod auth;
 pub mod casework;
+pub mod dispatch;
 mod error;
 mod locator;
 mod web;
@@ -42,6 +43,10 @@ pub struct AppState {
     pub attachments: Option<Arc<civicgrid_store::attachments::AttachmentStore>>,
     /// Walking accessibility, computed on first use and kept up to date.
     pub access: Arc<access::AccessCache>,
+    /// The responders this node keeps in memory, with their live positions.
+    pub fleet: Arc<dispatch::Fleet>,
+    /// How one-click calls are dispatched.
+    pub dispatch: civicgrid_domain::DispatchPolicy,
     /// Set when the server stops: open event streams end, so the requests
     /// the server waits for finish.
     closing: Arc<tokio::sync::watch::Sender<bool>>,
@@ -51,6 +56,7 @@ impl AppState {
     /// Loads what the server keeps in memory (the grid index) from `store`.
     pub async fn load(store: Arc<dyn Store>) -> Result<Self, civicgrid_store::StoreError> {
         let locator = Locator::load(store.as_ref()).await?;
+        let fleet = dispatch::Fleet::load(store.as_ref(), &locator).await?;
         Ok(AppState {
             store,
             locator: Arc::new(RwLock::new(Arc::new(locator))),
@@ -62,6 +68,8 @@ impl AppState {
                 civicgrid_geo::WalkSpeed::DEFAULT,
                 civicgrid_domain::LifeCircles::standard(),
             )),
+            fleet: Arc::new(fleet),
+            dispatch: civicgrid_domain::DispatchPolicy::default(),
             closing: Arc::new(tokio::sync::watch::channel(false).0),
         })
     }
@@ -107,6 +115,11 @@ impl AppState {
     /// Walking speed and life-circle table of the accessibility checks.
     pub fn with_access(mut self, speed: civicgrid_geo::WalkSpeed, circles: civicgrid_domain::LifeCircles) -> Self {
         self.access = Arc::new(access::AccessCache::new(speed, circles));
+        self
+    }
+
+    pub fn with_dispatch(mut self, policy: civicgrid_domain::DispatchPolicy) -> Self {
+        self.dispatch = policy;
         self
     }
 
@@ -266,6 +279,8 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     // The escalation clock runs beside the server and stops with it.
     let clock = tokio::spawn(casework::run_clock(state.clone()));
+    // So does the dispatcher: lapsed offers go to the next responders.
+    let dispatcher = tokio::spawn(dispatch::run(state.clone(), Duration::from_secs(1)));
     // Event streams never end on their own: told to, they let the server stop.
     let streams = state.clone();
     let shutdown = async move {
@@ -275,5 +290,6 @@ pub async fn serve(
     let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
     clock.abort();
+    dispatcher.abort();
     served
 }

@@ -86,6 +86,9 @@ const TABLES: &[Table] = &[
     table("case_idempotency", "key"),
     table("attachments", "id"),
     table("case_attachments", "case_id, attachment_id"),
+    table("responders", "id"),
+    table("calls", "id"),
+    table("call_offers", "call_id, responder_id"),
 ];
 
 /// Tables whose `id` (PostgreSQL's column) is the hidden rowid on SQLite:
@@ -107,6 +110,8 @@ pub(crate) trait Catalog: Database {
     /// The placeholder of parameter `n` (from 1).
     fn placeholder(n: usize) -> String;
     fn bind<'q>(q: Query<'q, Self, Self::Arguments<'q>>, c: Cell) -> Query<'q, Self, Self::Arguments<'q>>;
+    /// The rows a statement changed.
+    fn rows_affected(done: &Self::QueryResult) -> u64;
 }
 
 macro_rules! catalog {
@@ -118,6 +123,9 @@ macro_rules! catalog {
             const OVERRIDING: &'static str = $overriding;
             fn placeholder(n: usize) -> String {
                 $placeholder(n)
+            }
+            fn rows_affected(done: &Self::QueryResult) -> u64 {
+                done.rows_affected()
             }
             fn bind<'q>(q: Query<'q, Self, Self::Arguments<'q>>, c: Cell) -> Query<'q, Self, Self::Arguments<'q>> {
                 match c {

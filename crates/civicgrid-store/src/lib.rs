@@ -8,6 +8,7 @@
 mod access;
 pub mod attachments;
 mod audit_chain;
+mod calls;
 mod cases;
 mod crypto;
 mod dump;
@@ -20,6 +21,9 @@ mod stored;
 mod view;
 
 pub use access::*;
+pub use calls::{
+    CallQuery, CallRecord, CallUpdate, NewCall, NewOffer, NewResponder, OfferRecord, PositionFix, ResponderRecord,
+};
 pub use cases::*;
 pub use crypto::KeyRing;
 pub use dump::{DUMP_FORMAT, DumpSummary};
@@ -189,6 +193,40 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// False when the user has no such live token.
     async fn revoke_token(&self, user_id: i64, token_id: i64, by: &Actor) -> Result<bool>;
     async fn touch_token(&self, token_id: i64) -> Result<()>;
+
+    // --- one-click calls ---
+
+    /// Registers responders (people of the answering teams), or updates the
+    /// team, skills and grid of those registered. Audited once.
+    async fn add_responders(&self, rs: &[NewResponder], by: &Actor) -> Result<u64>;
+    /// Links a responder to the account they sign in with. Audited.
+    async fn link_responder(&self, id: i64, user_id: Option<i64>, by: &Actor) -> Result<bool>;
+    /// Every responder, or those changed since a time (other nodes' writes).
+    async fn responders(&self, changed_since: Option<Timestamp>) -> Result<Vec<ResponderRecord>>;
+    async fn responder_of_user(&self, user_id: i64) -> Result<Option<ResponderRecord>>;
+    /// On or off duty; false for an unknown responder. Audited.
+    async fn set_duty(&self, id: i64, on: bool, by: &Actor) -> Result<bool>;
+    /// The last position of each responder named (the caller checked them).
+    /// Positions are telemetry: durable like every write, not audited.
+    async fn record_positions(&self, fixes: &[PositionFix]) -> Result<()>;
+    /// Files a call and its case in one transaction: the case with its first
+    /// events (each with the state after it) and summary, then the call.
+    /// With a key, a retry returns the first call.
+    async fn open_call(
+        &self,
+        call: &NewCall,
+        case: &NewCase,
+        events: &[(CaseEventRecord, String)],
+        summary: &CaseSummary,
+        idempotency_key: Option<&str>,
+        by: &Actor,
+    ) -> Result<Added<CallRecord>>;
+    /// One step of a call with its case events, all or nothing (Conflict
+    /// when a condition fails: someone else acted first).
+    async fn update_call(&self, update: &CallUpdate, by: &Actor) -> Result<CallRecord>;
+    async fn call(&self, id: i64) -> Result<Option<CallRecord>>;
+    async fn call_of_case(&self, case_id: i64) -> Result<Option<CallRecord>>;
+    async fn calls(&self, q: &CallQuery) -> Result<Vec<CallRecord>>;
 
     // --- cases ---
 

@@ -134,5 +134,37 @@ async fn ensure(store: &dyn Store, demo_password: &str, print: bool) -> anyhow::
             println!("  {username:<16} {:<16} {scope}", role.as_str());
         }
     }
+    link_demo_responders(store).await
+}
+
+/// The demo's answering accounts are responders: demo-gridworker the grid
+/// worker of its grid, demo-responder a street rider working in its
+/// community. A database written before responders existed gets them first.
+async fn link_demo_responders(store: &dyn Store) -> anyhow::Result<()> {
+    let mut all = store.responders(None).await?;
+    if all.is_empty() {
+        let Some(seed) = store.setting("demo_seed").await? else { return Ok(()) };
+        let bundle = civicgrid_demo::generate(seed.parse()?);
+        crate::demo::add_responders(store, &bundle).await?;
+        all = store.responders(None).await?;
+    }
+    for (username, team) in [("demo-gridworker", "grid_worker"), ("demo-responder", "street_rider")] {
+        let Some(user) = store.user_by_name(username).await? else { continue };
+        if all.iter().any(|r| r.user_id == Some(user.id)) {
+            continue;
+        }
+        let Some(scope) = DEMO_ACCOUNTS.iter().find(|a| a.0 == username).map(|a| UnitCode::parse(a.3)).transpose()?
+        else {
+            continue;
+        };
+        let inside = |r: &&civicgrid_store::ResponderRecord| {
+            r.user_id.is_none() && UnitCode::parse(&r.grid).is_ok_and(|g| scope.contains(&g))
+        };
+        // Its own team in its scope, else anyone free in its scope.
+        let pick = all.iter().filter(inside).find(|r| r.team == team).or_else(|| all.iter().find(inside));
+        if let Some(r) = pick {
+            store.link_responder(r.id, Some(user.id), &Actor::system("demo")).await?;
+        }
+    }
     Ok(())
 }

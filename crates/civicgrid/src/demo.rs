@@ -6,7 +6,7 @@ use civicgrid_demo::history::History;
 use civicgrid_domain::case::EventKind;
 use civicgrid_server::casework::{self, CaseSettings};
 use civicgrid_store::attachments::AttachmentStore;
-use civicgrid_store::{Actor, ImportedCase, NewCase, Store};
+use civicgrid_store::{Actor, ImportedCase, NewCase, NewResponder, Store};
 use indicatif::{ProgressBar, ProgressStyle};
 use jiff::Timestamp;
 use jiff::civil::Date;
@@ -32,6 +32,7 @@ pub async fn load(store: &dyn Store, seed: u64, report: bool) -> anyhow::Result<
     store.import_district(&bundle, &progress, &Actor::system("demo")).await?;
     bar.finish();
     store.set_setting("demo_seed", &seed.to_string(), &Actor::system("demo")).await?;
+    add_responders(store, &bundle).await?;
     let took = started.elapsed();
     tracing::info!(seconds = took.as_secs_f64(), seed, "demo district written");
     if report {
@@ -47,6 +48,22 @@ pub async fn load(store: &dyn Store, seed: u64, report: bool) -> anyhow::Result<
         );
     }
     Ok(())
+}
+
+/// Registers the demo district's responders (people of the four answering
+/// teams, with synthetic skills). They have no position until one is reported.
+pub async fn add_responders(store: &dyn Store, bundle: &civicgrid_domain::DistrictBundle) -> anyhow::Result<usize> {
+    let rs: Vec<NewResponder> = civicgrid_demo::responders(bundle)
+        .into_iter()
+        .map(|r| NewResponder {
+            id: r.person,
+            team: r.team.as_str().to_owned(),
+            skills: r.skills.iter().map(|s| s.as_str().to_owned()).collect(),
+            grid: r.grid,
+        })
+        .collect();
+    store.add_responders(&rs, &Actor::system("demo")).await?;
+    Ok(rs.len())
 }
 
 /// What [`write_history`] wrote.

@@ -182,6 +182,8 @@ enum Command {
         /// hours had passed: for drills and tests, never in service.
         #[arg(long, hide = true, default_value = "0", value_parser = clock_ahead)]
         clock_ahead_hours: jiff::SignedDuration,
+        #[command(flatten)]
+        calls: CallArgs,
     },
     /// Write the synthetic demo district into an empty database, and with
     /// `--history N` a synthetic year of N cases in it.
@@ -324,6 +326,46 @@ enum KeysCommand {
     },
 }
 
+/// How one-click calls are dispatched.
+#[derive(Debug, Clone, clap::Args)]
+struct CallArgs {
+    /// Responders a call is offered to at once, per round.
+    #[arg(long, env = "CIVICGRID_CALL_OFFERS", default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=20))]
+    call_offers: u16,
+    /// Seconds a responder has to accept an offer before it goes to the next ones.
+    #[arg(long, env = "CIVICGRID_CALL_ACK", default_value_t = 45, value_parser = clap::value_parser!(u32).range(5..=600))]
+    call_ack: u32,
+    /// Seconds after which a call nobody accepted alarms the command centre
+    /// and notifies the community (offers go on).
+    #[arg(long, env = "CIVICGRID_CALL_GIVE_UP", default_value_t = 180, value_parser = clap::value_parser!(u32).range(10..=3600))]
+    call_give_up: u32,
+    /// How far responders are sought, in metres.
+    #[arg(long, env = "CIVICGRID_CALL_RADIUS", default_value_t = 3000, value_parser = clap::value_parser!(u32).range(100..=50_000))]
+    call_radius: u32,
+    /// The grid's own worker gets the first offer when at most this many
+    /// seconds' walk slower than the nearest responder.
+    #[arg(long, env = "CIVICGRID_GRID_WORKER_MARGIN", default_value_t = 120, value_parser = clap::value_parser!(u32).range(0..=3600))]
+    grid_worker_margin: u32,
+    /// Seconds after which a responder's last position is stale: no offers.
+    #[arg(long, env = "CIVICGRID_POSITION_STALE", default_value_t = 120, value_parser = clap::value_parser!(u32).range(10..=86_400))]
+    position_stale: u32,
+}
+
+impl CallArgs {
+    fn policy(&self) -> civicgrid_domain::DispatchPolicy {
+        let secs = |s: u32| jiff::SignedDuration::from_secs(i64::from(s));
+        civicgrid_domain::DispatchPolicy {
+            offers: usize::from(self.call_offers),
+            ack: secs(self.call_ack),
+            give_up: secs(self.call_give_up),
+            radius_m: f64::from(self.call_radius),
+            grid_margin: secs(self.grid_worker_margin),
+            stale_after: secs(self.position_stale),
+            ..civicgrid_domain::DispatchPolicy::default()
+        }
+    }
+}
+
 /// `--clock-every`: seconds, from a tenth of a second to a day.
 fn clock_every(s: &str) -> Result<std::time::Duration, String> {
     match s.trim().parse::<f64>() {
@@ -393,6 +435,7 @@ async fn main() -> anyhow::Result<()> {
             life_circles,
             clock_every,
             clock_ahead_hours,
+            calls,
         } => {
             let store = db.open().await?;
             if demo {
@@ -413,7 +456,8 @@ async fn main() -> anyhow::Result<()> {
                 .with_tiles(tiles)
                 .with_calendar(calendar)
                 .with_auto_dispatch(auto_dispatch)
-                .with_clock(clock_every, clock_ahead_hours);
+                .with_clock(clock_every, clock_ahead_hours)
+                .with_dispatch(calls.policy());
             if !clock_ahead_hours.is_zero() {
                 tracing::warn!(
                     hours = clock_ahead_hours.as_secs_f64() / 3600.0,

@@ -6,6 +6,7 @@ pub(crate) mod access;
 pub(crate) mod account;
 mod attachments;
 mod audit;
+mod calls;
 mod cases;
 mod events;
 mod extract;
@@ -63,6 +64,17 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/cases/{id}", get(cases::one))
         .route("/api/v1/cases/{id}/events", post(cases::act))
         .route("/api/v1/events", get(events::stream))
+        .route("/api/v1/responders", get(calls::list))
+        .route("/api/v1/responders/me", get(calls::mine))
+        .route("/api/v1/responders/me/duty", put(calls::duty))
+        .route("/api/v1/responders/locations", post(calls::locations))
+        .route("/api/v1/calls", get(calls::calls).post(calls::place))
+        .route("/api/v1/calls/{id}", get(calls::one))
+        .route("/api/v1/calls/{id}/answer", post(calls::answer))
+        .route("/api/v1/calls/{id}/progress", post(calls::progress))
+        .route("/api/v1/calls/{id}/assign", post(calls::assign))
+        .route("/api/v1/calls/{id}/callback", post(calls::callback))
+        .route("/api/v1/calls/{id}/escalate", post(calls::escalate))
         .route("/api/v1/kpis", get(kpis::compute))
         .route("/api/v1/access/units", get(access::units))
         .route("/api/v1/access/map", get(access::map))

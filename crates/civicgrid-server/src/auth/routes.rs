@@ -90,6 +90,20 @@ pub const ROUTES: &[RouteSpec] = &[
     api("POST", "/api/v1/cases/{id}/events", Signed),
     // Each event only to those who may see its case; the handler decides.
     api("GET", "/api/v1/events", Signed),
+    api("GET", "/api/v1/responders", Need(DispatchCalls)),
+    api("GET", "/api/v1/responders/me", Need(RespondToCalls)),
+    api("PUT", "/api/v1/responders/me/duty", Need(RespondToCalls)),
+    // One's own position, or a feed's for responders in its dispatch scope; the handler decides.
+    api("POST", "/api/v1/responders/locations", Signed),
+    api("GET", "/api/v1/calls", Need(DispatchCalls)),
+    api("POST", "/api/v1/calls", Need(ReportCases)),
+    // The caller, the responders offered it, or the command centre over its grid.
+    api("GET", "/api/v1/calls/{id}", Signed),
+    api("POST", "/api/v1/calls/{id}/answer", Need(RespondToCalls)),
+    api("POST", "/api/v1/calls/{id}/progress", Need(RespondToCalls)),
+    api("POST", "/api/v1/calls/{id}/assign", Need(DispatchCalls)),
+    api("POST", "/api/v1/calls/{id}/callback", Need(DispatchCalls)),
+    api("POST", "/api/v1/calls/{id}/escalate", Need(DispatchCalls)),
     api("GET", "/api/v1/access/units", Need(ViewOrg)),
     api("GET", "/api/v1/access/map", Need(ViewOrg)),
     api("GET", "/api/v1/access/compounds", Need(ViewOrg)),

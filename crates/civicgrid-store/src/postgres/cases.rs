@@ -106,6 +106,130 @@ fn audit_event(by: &Actor, case_id: i64, e: &CaseEventRecord) -> NewAudit {
     }
 }
 
+/// Files a case inside a transaction: the case with its first events (each
+/// with the state after it) and the summary after them; with a key, the
+/// case an earlier request filed. Commits nothing.
+async fn file_in(
+    conn: &mut PgConnection,
+    new: &NewCase,
+    events: &[(CaseEventRecord, String)],
+    summary: &CaseSummary,
+    key: Option<&str>,
+    by: &Actor,
+) -> Result<Added<CaseRecord>> {
+    let Some((first, _)) = events.first() else {
+        return Err(StoreError::Invalid("a case starts with an event".into()));
+    };
+    if events.iter().enumerate().any(|(i, (e, _))| e.seq != i as i64 + 1) {
+        return Err(StoreError::Invalid("a case's events are numbered from 1".into()));
+    }
+    let place = crate::schema::grid_placement(&new.grid)?;
+    let fingerprint = new.fingerprint();
+    if let Some(key) = key {
+        hold(&mut *conn, Hold::IdempotencyKey, &format!("case:{key}")).await?;
+        let seen = sqlx::query("SELECT fingerprint, case_id FROM case_idempotency WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&mut *conn)
+            .await?;
+        if let Some(seen) = seen {
+            let earlier: String = seen.try_get("fingerprint")?;
+            if earlier != fingerprint {
+                return Err(StoreError::Conflict(format!(
+                    "Idempotency-Key {key:?} was already used for a different request"
+                )));
+            }
+            let id: i64 = seen.try_get("case_id")?;
+            let case = load_case(conn, id).await?.ok_or_else(|| StoreError::NotFound(format!("case {id}")))?;
+            return Ok(Added { item: case, created: false });
+        }
+    }
+    // Numbers run per district and day in China Standard Time.
+    let prefix = case_number_prefix(&place[0], first.at);
+    hold(&mut *conn, Hold::CaseNumbers, &prefix).await?;
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM cases WHERE number >= $1 AND number < $2")
+        .bind(&prefix)
+        .bind(format!("{prefix}:"))
+        .fetch_one(&mut *conn)
+        .await?;
+    let number = format!("{prefix}{:06}", n + 1);
+    let now = now_text();
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO cases (number, source, category, title, description, lat, lon, district_code, street_code, \
+         community_code, grid_code, reporter_id, state, events, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 0, $14, $15) RETURNING id",
+    )
+    .bind(&number)
+    .bind(&new.source)
+    .bind(&new.category)
+    .bind(&new.title)
+    .bind(&new.description)
+    .bind(new.lat)
+    .bind(new.lon)
+    .bind(&place[0])
+    .bind(&place[1])
+    .bind(&place[2])
+    .bind(&place[3])
+    .bind(new.reporter_id)
+    .bind(&summary.state)
+    .bind(ts_text(first.at))
+    .bind(&now)
+    .fetch_one(&mut *conn)
+    .await?;
+    let row = load_case(conn, id).await?.ok_or_else(|| StoreError::NotFound(format!("case {id}")))?;
+    for (e, state) in events {
+        insert_event(conn, &row, e, state).await?;
+    }
+    write_summary(conn, id, summary, events.len() as i64).await?;
+    if let Some(key) = key {
+        sqlx::query("INSERT INTO case_idempotency (key, fingerprint, case_id) VALUES ($1, $2, $3)")
+            .bind(key)
+            .bind(&fingerprint)
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    append(
+        conn,
+        &NewAudit {
+            actor: by.clone(),
+            action: "file_case".into(),
+            target: format!("case:{id}"),
+            detail: serde_json::json!({ "number": number, "source": new.source, "category": new.category }),
+            reason: None,
+        },
+    )
+    .await?;
+    let case = load_case(conn, id).await?.ok_or_else(|| StoreError::NotFound(format!("case {id}")))?;
+    Ok(Added { item: case, created: true })
+}
+
+/// Appends events to a case inside a transaction, its row locked (their
+/// seqs must follow the case's last), with the summary after them and an
+/// audit entry each.
+async fn append_in(
+    conn: &mut PgConnection,
+    case_id: i64,
+    events: &[(CaseEventRecord, String)],
+    summary: &CaseSummary,
+    by: &Actor,
+) -> Result<()> {
+    let case = lock_case(conn, case_id).await?.ok_or_else(|| StoreError::NotFound(format!("case {case_id}")))?;
+    for (i, (e, state)) in events.iter().enumerate() {
+        if e.seq != case.events + 1 + i as i64 {
+            return Err(StoreError::Conflict(format!(
+                "case {} changed meanwhile (it has {} events, this would be event {}); reload it and try again",
+                case.number, case.events, e.seq
+            )));
+        }
+        insert_event(conn, &case, e, state).await?;
+        append(conn, &audit_event(by, case_id, e)).await?;
+    }
+    if let Some((last, _)) = events.last() {
+        write_summary(conn, case_id, summary, last.seq).await?;
+    }
+    Ok(())
+}
+
 impl PgStore {
     pub(super) async fn insert_case(
         &self,
@@ -115,87 +239,52 @@ impl PgStore {
         key: Option<&str>,
         by: &Actor,
     ) -> Result<Added<CaseRecord>> {
-        if first.seq != 1 {
-            return Err(StoreError::Invalid("a case's first event has seq 1".into()));
-        }
-        let place = crate::schema::grid_placement(&new.grid)?;
-        let fingerprint = new.fingerprint();
         let mut tx = self.pool.begin().await?;
-        if let Some(key) = key {
-            hold(&mut tx, Hold::IdempotencyKey, &format!("case:{key}")).await?;
-            let seen = sqlx::query("SELECT fingerprint, case_id FROM case_idempotency WHERE key = $1")
-                .bind(key)
-                .fetch_optional(&mut *tx)
-                .await?;
-            if let Some(seen) = seen {
-                let earlier: String = seen.try_get("fingerprint")?;
-                if earlier != fingerprint {
-                    return Err(StoreError::Conflict(format!(
-                        "Idempotency-Key {key:?} was already used for a different request"
-                    )));
-                }
-                let id: i64 = seen.try_get("case_id")?;
-                let case = load_case(&mut tx, id).await?.ok_or_else(|| StoreError::NotFound(format!("case {id}")))?;
-                return Ok(Added { item: case, created: false });
-            }
-        }
-        // Numbers run per district and day in China Standard Time.
-        let prefix = case_number_prefix(&place[0], first.at);
-        hold(&mut tx, Hold::CaseNumbers, &prefix).await?;
-        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM cases WHERE number >= $1 AND number < $2")
-            .bind(&prefix)
-            .bind(format!("{prefix}:"))
-            .fetch_one(&mut *tx)
-            .await?;
-        let number = format!("{prefix}{:06}", n + 1);
-        let now = now_text();
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO cases (number, source, category, title, description, lat, lon, district_code, street_code, \
-             community_code, grid_code, reporter_id, state, events, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 0, $14, $15) RETURNING id",
-        )
-        .bind(&number)
-        .bind(&new.source)
-        .bind(&new.category)
-        .bind(&new.title)
-        .bind(&new.description)
-        .bind(new.lat)
-        .bind(new.lon)
-        .bind(&place[0])
-        .bind(&place[1])
-        .bind(&place[2])
-        .bind(&place[3])
-        .bind(new.reporter_id)
-        .bind(&summary.state)
-        .bind(ts_text(first.at))
-        .bind(&now)
-        .fetch_one(&mut *tx)
-        .await?;
-        let row = load_case(&mut tx, id).await?.ok_or_else(|| StoreError::NotFound(format!("case {id}")))?;
-        insert_event(&mut tx, &row, first, &summary.state).await?;
-        write_summary(&mut tx, id, summary, 1).await?;
-        if let Some(key) = key {
-            sqlx::query("INSERT INTO case_idempotency (key, fingerprint, case_id) VALUES ($1, $2, $3)")
-                .bind(key)
-                .bind(&fingerprint)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        append(
-            &mut tx,
-            &NewAudit {
-                actor: by.clone(),
-                action: "file_case".into(),
-                target: format!("case:{id}"),
-                detail: serde_json::json!({ "number": number, "source": new.source, "category": new.category }),
-                reason: None,
-            },
-        )
-        .await?;
-        let case = load_case(&mut tx, id).await?.ok_or_else(|| StoreError::NotFound(format!("case {id}")))?;
+        let added = file_in(&mut tx, new, &[(first.clone(), summary.state.clone())], summary, key, by).await?;
         tx.commit().await?;
-        Ok(Added { item: case, created: true })
+        Ok(added)
+    }
+
+    /// Files a call with its case; see [`crate::Store::open_call`].
+    pub(super) async fn insert_call(
+        &self,
+        call: &crate::NewCall,
+        new: &NewCase,
+        events: &[(CaseEventRecord, String)],
+        summary: &CaseSummary,
+        key: Option<&str>,
+        by: &Actor,
+    ) -> Result<Added<crate::CallRecord>> {
+        let mut tx = self.pool.begin().await?;
+        let added = file_in(&mut tx, new, events, summary, key, by).await?;
+        let case_id = added.item.id;
+        let id = if added.created {
+            let at = events.first().map_or_else(jiff::Timestamp::now, |(e, _)| e.at);
+            crate::calls::insert_call::<Postgres>(&mut tx, case_id, call, at).await?
+        } else {
+            crate::calls::call_of_case::<Postgres>(&mut tx, case_id).await?.ok_or_else(|| {
+                StoreError::Conflict(format!("Idempotency-Key {key:?} was used for a case, not a call"))
+            })?
+        };
+        let item = crate::calls::load_call::<Postgres>(&mut tx, id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("call {id}")))?;
+        tx.commit().await?;
+        Ok(Added { item, created: added.created })
+    }
+
+    /// One step of a call; see [`crate::Store::update_call`].
+    pub(super) async fn change_call(&self, u: &crate::CallUpdate, by: &Actor) -> Result<crate::CallRecord> {
+        let mut tx = self.pool.begin().await?;
+        let case_id = crate::calls::apply_update::<Postgres>(&mut tx, u).await?;
+        if let Some(summary) = &u.summary {
+            append_in(&mut tx, case_id, &u.events, summary, by).await?;
+        }
+        let call = crate::calls::load_call::<Postgres>(&mut tx, u.call_id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("call {}", u.call_id)))?;
+        tx.commit().await?;
+        Ok(call)
     }
 
     pub(super) async fn add_case_event(

@@ -176,6 +176,15 @@ fn bind_place<'a>(b: &mut Separated<'_, 'a, Postgres, &'static str>, grid: &Unit
     }
 }
 
+impl PgStore {
+    /// A transaction that writes.
+    async fn write(&self) -> Result<Transaction<'static, Postgres>> {
+        Ok(self.pool.begin().await?)
+    }
+
+    crate::calls::backend_calls!(Postgres);
+}
+
 #[async_trait]
 impl Store for PgStore {
     async fn is_empty(&self) -> Result<bool> {
@@ -857,6 +866,60 @@ impl Store for PgStore {
         by: &Actor,
     ) -> Result<CaseRecord> {
         self.add_case_event(case_id, event, summary, escalation, by).await
+    }
+
+    // --- one-click calls ---
+
+    async fn add_responders(&self, rs: &[crate::NewResponder], by: &Actor) -> Result<u64> {
+        self.put_responders(rs, by).await
+    }
+
+    async fn link_responder(&self, id: i64, user_id: Option<i64>, by: &Actor) -> Result<bool> {
+        self.put_responder_user(id, user_id, by).await
+    }
+
+    async fn responders(&self, changed_since: Option<Timestamp>) -> Result<Vec<crate::ResponderRecord>> {
+        self.read_responders(changed_since).await
+    }
+
+    async fn responder_of_user(&self, user_id: i64) -> Result<Option<crate::ResponderRecord>> {
+        self.read_responder_of_user(user_id).await
+    }
+
+    async fn set_duty(&self, id: i64, on: bool, by: &Actor) -> Result<bool> {
+        self.put_duty(id, on, by).await
+    }
+
+    async fn record_positions(&self, fixes: &[crate::PositionFix]) -> Result<()> {
+        self.put_positions(fixes).await
+    }
+
+    async fn open_call(
+        &self,
+        call: &crate::NewCall,
+        case: &NewCase,
+        events: &[(CaseEventRecord, String)],
+        summary: &CaseSummary,
+        idempotency_key: Option<&str>,
+        by: &Actor,
+    ) -> Result<Added<crate::CallRecord>> {
+        self.insert_call(call, case, events, summary, idempotency_key, by).await
+    }
+
+    async fn update_call(&self, update: &crate::CallUpdate, by: &Actor) -> Result<crate::CallRecord> {
+        self.change_call(update, by).await
+    }
+
+    async fn call(&self, id: i64) -> Result<Option<crate::CallRecord>> {
+        self.read_call(id).await
+    }
+
+    async fn call_of_case(&self, case_id: i64) -> Result<Option<crate::CallRecord>> {
+        self.read_call_of_case(case_id).await
+    }
+
+    async fn calls(&self, q: &crate::CallQuery) -> Result<Vec<crate::CallRecord>> {
+        self.read_calls(q).await
     }
 
     async fn case(&self, id: i64) -> Result<Option<CaseRecord>> {

@@ -83,6 +83,142 @@ fn audit_event(by: &Actor, case_id: i64, e: &CaseEventRecord) -> NewAudit {
     }
 }
 
+/// Files a case inside a transaction: the case with its first events (each
+/// with the state after it) and the summary after them; with a key, the
+/// case an earlier request filed (and no changes). Commits nothing.
+async fn file_in(
+    conn: &mut SqliteConnection,
+    new: &NewCase,
+    events: &[(CaseEventRecord, String)],
+    summary: &CaseSummary,
+    key: Option<&str>,
+    by: &Actor,
+) -> Result<(Added<CaseRecord>, Vec<CaseChange>)> {
+    let Some((first, _)) = events.first() else {
+        return Err(StoreError::Invalid("a case starts with an event".into()));
+    };
+    if events.iter().enumerate().any(|(i, (e, _))| e.seq != i as i64 + 1) {
+        return Err(StoreError::Invalid("a case's events are numbered from 1".into()));
+    }
+    let place = crate::schema::grid_placement(&new.grid)?;
+    let fingerprint = new.fingerprint();
+    if let Some(key) = key {
+        let seen = sqlx::query("SELECT fingerprint, case_id FROM case_idempotency WHERE key = ?")
+            .bind(key)
+            .fetch_optional(&mut *conn)
+            .await?;
+        if let Some(seen) = seen {
+            let earlier: String = seen.try_get("fingerprint")?;
+            if earlier != fingerprint {
+                return Err(StoreError::Conflict(format!(
+                    "Idempotency-Key {key:?} was already used for a different request"
+                )));
+            }
+            let id: i64 = seen.try_get("case_id")?;
+            let case = load_case(conn, id).await?.ok_or_else(|| StoreError::NotFound(format!("case {id}")))?;
+            return Ok((Added { item: case, created: false }, Vec::new()));
+        }
+    }
+    // Numbers run per district and day in China Standard Time.
+    let prefix = case_number_prefix(&place[0], first.at);
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM cases WHERE number >= ? AND number < ?")
+        .bind(&prefix)
+        .bind(format!("{prefix}:"))
+        .fetch_one(&mut *conn)
+        .await?;
+    let number = format!("{prefix}{:06}", n + 1);
+    let now = now_text();
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO cases (number, source, category, title, description, lat, lon, district_code, street_code, \
+         community_code, grid_code, reporter_id, state, events, created_at, updated_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?) RETURNING id",
+    )
+    .bind(&number)
+    .bind(&new.source)
+    .bind(&new.category)
+    .bind(&new.title)
+    .bind(&new.description)
+    .bind(new.lat)
+    .bind(new.lon)
+    .bind(&place[0])
+    .bind(&place[1])
+    .bind(&place[2])
+    .bind(&place[3])
+    .bind(new.reporter_id)
+    .bind(&summary.state)
+    .bind(ts_text(first.at))
+    .bind(&now)
+    .fetch_one(&mut *conn)
+    .await?;
+    let mut ids = Vec::with_capacity(events.len());
+    for (e, state) in events {
+        ids.push(insert_event(conn, id, e, state).await?);
+    }
+    write_summary(conn, id, summary, events.len() as i64).await?;
+    if let Some(key) = key {
+        sqlx::query("INSERT INTO case_idempotency (key, fingerprint, case_id) VALUES (?, ?, ?)")
+            .bind(key)
+            .bind(&fingerprint)
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    append(
+        conn,
+        &NewAudit {
+            actor: by.clone(),
+            action: "file_case".into(),
+            target: format!("case:{id}"),
+            detail: serde_json::json!({ "number": number, "source": new.source, "category": new.category }),
+            reason: None,
+        },
+    )
+    .await?;
+    let case = load_case(conn, id).await?.ok_or_else(|| StoreError::NotFound(format!("case {id}")))?;
+    let changes = changes_of(&case, &ids, events);
+    Ok((Added { item: case, created: true }, changes))
+}
+
+/// The feed's notices of events just written with these ids.
+fn changes_of(case: &CaseRecord, ids: &[i64], events: &[(CaseEventRecord, String)]) -> Vec<CaseChange> {
+    ids.iter()
+        .zip(events)
+        .map(|(id, (e, state))| {
+            let mut c = change_of(*id, case, e);
+            c.state = Some(state.clone());
+            c
+        })
+        .collect()
+}
+
+/// Appends events to a case inside a transaction (their seqs must follow
+/// the case's last), with the summary after them and an audit entry each.
+pub(super) async fn append_in(
+    conn: &mut SqliteConnection,
+    case_id: i64,
+    events: &[(CaseEventRecord, String)],
+    summary: &CaseSummary,
+    by: &Actor,
+) -> Result<Vec<CaseChange>> {
+    let case = load_case(conn, case_id).await?.ok_or_else(|| StoreError::NotFound(format!("case {case_id}")))?;
+    let mut ids = Vec::with_capacity(events.len());
+    for (i, (e, state)) in events.iter().enumerate() {
+        if e.seq != case.events + 1 + i as i64 {
+            return Err(StoreError::Conflict(format!(
+                "case {} changed meanwhile (it has {} events, this would be event {}); reload it and try again",
+                case.number, case.events, e.seq
+            )));
+        }
+        ids.push(insert_event(conn, case_id, e, state).await?);
+        append(conn, &audit_event(by, case_id, e)).await?;
+    }
+    if let Some((last, _)) = events.last() {
+        write_summary(conn, case_id, summary, last.seq).await?;
+    }
+    let case = load_case(conn, case_id).await?.ok_or_else(|| StoreError::NotFound(format!("case {case_id}")))?;
+    Ok(changes_of(&case, &ids, events))
+}
+
 impl SqliteStore {
     pub(super) async fn insert_case(
         &self,
@@ -92,84 +228,58 @@ impl SqliteStore {
         key: Option<&str>,
         by: &Actor,
     ) -> Result<Added<CaseRecord>> {
-        if first.seq != 1 {
-            return Err(StoreError::Invalid("a case's first event has seq 1".into()));
-        }
-        let place = crate::schema::grid_placement(&new.grid)?;
-        let fingerprint = new.fingerprint();
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        if let Some(key) = key {
-            let seen = sqlx::query("SELECT fingerprint, case_id FROM case_idempotency WHERE key = ?")
-                .bind(key)
-                .fetch_optional(&mut *tx)
-                .await?;
-            if let Some(seen) = seen {
-                let earlier: String = seen.try_get("fingerprint")?;
-                if earlier != fingerprint {
-                    return Err(StoreError::Conflict(format!(
-                        "Idempotency-Key {key:?} was already used for a different request"
-                    )));
-                }
-                let id: i64 = seen.try_get("case_id")?;
-                let case = load_case(&mut tx, id).await?.ok_or_else(|| StoreError::NotFound(format!("case {id}")))?;
-                return Ok(Added { item: case, created: false });
-            }
+        let (added, changes) =
+            file_in(&mut tx, new, &[(first.clone(), summary.state.clone())], summary, key, by).await?;
+        if added.created {
+            self.feed.commit(tx, changes).await?;
         }
-        // Numbers run per district and day in China Standard Time.
-        let prefix = case_number_prefix(&place[0], first.at);
-        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM cases WHERE number >= ? AND number < ?")
-            .bind(&prefix)
-            .bind(format!("{prefix}:"))
-            .fetch_one(&mut *tx)
-            .await?;
-        let number = format!("{prefix}{:06}", n + 1);
-        let now = now_text();
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO cases (number, source, category, title, description, lat, lon, district_code, street_code, \
-             community_code, grid_code, reporter_id, state, events, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?) RETURNING id",
-        )
-        .bind(&number)
-        .bind(&new.source)
-        .bind(&new.category)
-        .bind(&new.title)
-        .bind(&new.description)
-        .bind(new.lat)
-        .bind(new.lon)
-        .bind(&place[0])
-        .bind(&place[1])
-        .bind(&place[2])
-        .bind(&place[3])
-        .bind(new.reporter_id)
-        .bind(&summary.state)
-        .bind(ts_text(first.at))
-        .bind(&now)
-        .fetch_one(&mut *tx)
-        .await?;
-        let event_id = insert_event(&mut tx, id, first, &summary.state).await?;
-        write_summary(&mut tx, id, summary, 1).await?;
-        if let Some(key) = key {
-            sqlx::query("INSERT INTO case_idempotency (key, fingerprint, case_id) VALUES (?, ?, ?)")
-                .bind(key)
-                .bind(&fingerprint)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
+        Ok(added)
+    }
+
+    /// Files a call with its case; see [`crate::Store::open_call`].
+    pub(super) async fn insert_call(
+        &self,
+        call: &crate::NewCall,
+        new: &NewCase,
+        events: &[(CaseEventRecord, String)],
+        summary: &CaseSummary,
+        key: Option<&str>,
+        by: &Actor,
+    ) -> Result<Added<crate::CallRecord>> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let (added, changes) = file_in(&mut tx, new, events, summary, key, by).await?;
+        let case_id = added.item.id;
+        let id = if added.created {
+            let at = events.first().map_or_else(jiff::Timestamp::now, |(e, _)| e.at);
+            crate::calls::insert_call::<Sqlite>(&mut tx, case_id, call, at).await?
+        } else {
+            crate::calls::call_of_case::<Sqlite>(&mut tx, case_id).await?.ok_or_else(|| {
+                StoreError::Conflict(format!("Idempotency-Key {key:?} was used for a case, not a call"))
+            })?
+        };
+        let item = crate::calls::load_call::<Sqlite>(&mut tx, id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("call {id}")))?;
+        if added.created {
+            self.feed.commit(tx, changes).await?;
         }
-        append(
-            &mut tx,
-            &NewAudit {
-                actor: by.clone(),
-                action: "file_case".into(),
-                target: format!("case:{id}"),
-                detail: serde_json::json!({ "number": number, "source": new.source, "category": new.category }),
-                reason: None,
-            },
-        )
-        .await?;
-        let case = load_case(&mut tx, id).await?.ok_or_else(|| StoreError::NotFound(format!("case {id}")))?;
-        self.feed.commit(tx, change_of(event_id, &case, first)).await?;
-        Ok(Added { item: case, created: true })
+        Ok(Added { item, created: added.created })
+    }
+
+    /// One step of a call; see [`crate::Store::update_call`].
+    pub(super) async fn change_call(&self, u: &crate::CallUpdate, by: &Actor) -> Result<crate::CallRecord> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let case_id = crate::calls::apply_update::<Sqlite>(&mut tx, u).await?;
+        let changes = match &u.summary {
+            Some(summary) => append_in(&mut tx, case_id, &u.events, summary, by).await?,
+            None => Vec::new(),
+        };
+        let call = crate::calls::load_call::<Sqlite>(&mut tx, u.call_id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("call {}", u.call_id)))?;
+        self.feed.commit(tx, changes).await?;
+        Ok(call)
     }
 
     pub(super) async fn add_case_event(
@@ -216,7 +326,7 @@ impl SqliteStore {
         write_summary(&mut tx, case_id, summary, event.seq).await?;
         append(&mut tx, &audit_event(by, case_id, event)).await?;
         let case = load_case(&mut tx, case_id).await?.ok_or_else(|| StoreError::NotFound(format!("case {case_id}")))?;
-        self.feed.commit(tx, change_of(event_id, &case, event)).await?;
+        self.feed.commit(tx, vec![change_of(event_id, &case, event)]).await?;
         Ok(case)
     }
 

@@ -810,6 +810,7 @@ test("a call placed on the caller's page appears on the command centre within a 
   assert.ok(answer.request().headers()["idempotency-key"], "the press carries an Idempotency-Key");
   const call = await answer.json();
   assert.equal(call.kind, "fall");
+  t.diagnostic(`the call showed on the command centre ${Math.round(elapsed)} ms after the press`);
   assert.ok(elapsed < 1000, `the call showed on the command centre after ${Math.round(elapsed)} ms`);
   await operator.waitForSelector(`#command-map .call-marker[data-call="${call.id}"]`, { timeout: 2000 });
   assert.ok(Number(await operator.textContent("#unaccepted-calls")) >= 1, "the unaccepted counter counts it");
@@ -819,7 +820,7 @@ test("a call placed on the caller's page appears on the command centre within a 
   await responder.waitForSelector(`#offer-card:not([hidden])[data-call="${call.id}"]`, { timeout: 15000 });
   assert.equal((await responder.textContent("#offer-kind")).trim(), "跌倒");
   assert.match(await responder.textContent("#offer-countdown-text"), /^\d+ 秒$/);
-  await responder.screenshot({ path: SHOTS + "responder.png", fullPage: true });
+  await responder.screenshot({ path: SHOTS + "responder.png", fullPage: true, animations: "disabled" });
   await responder.click("#offer-accept");
   await responder.waitForSelector(`#task-card:not([hidden])[data-call="${call.id}"]`);
   const nav = await responder.getAttribute("#task-navigate", "href");
@@ -833,7 +834,7 @@ test("a call placed on the caller's page appears on the command centre within a 
   assert.ok(told.startsWith("救助正在赶来"), told);
   assert.ok(told.includes(accepted.owner.first_name), `${told} names ${accepted.owner.first_name}`);
   assert.ok(told.includes(`约 ${Math.max(1, Math.ceil(accepted.owner.eta_s / 60))} 分钟`), `${told}: the minutes from eta_s ${accepted.owner.eta_s}`);
-  await resident.screenshot({ path: SHOTS + "caller.png", fullPage: true });
+  await resident.screenshot({ path: SHOTS + "caller.png", fullPage: true, animations: "disabled" });
 
   // The command centre's panel shows it accepted, with its case and offers.
   await operator.click(`#call-list li[data-call="${call.id}"] button`);
@@ -841,8 +842,9 @@ test("a call placed on the caller's page appears on the command centre within a 
   assert.equal(await operator.getAttribute("#call-case", "href"), `/cases/${call.case_id}`);
   assert.equal(await operator.locator('#call-offers li[data-state="accepted"]').count(), 1);
   await operator.waitForSelector('#call-timeline li[data-type="respond"]');
-  assert.ok(Number(await operator.getAttribute("#command-map", "data-responders-drawn")) >= 1, "responders on duty are drawn");
-  await operator.screenshot({ path: SHOTS + "command-centre.png" });
+  // Responders come with the next poll of their positions (every 2 s).
+  await operator.waitForFunction(() => Number(document.getElementById("command-map").dataset.respondersDrawn) >= 1, null, { timeout: 10000 });
+  await operator.screenshot({ path: SHOTS + "command-centre.png", animations: "disabled" });
 
   // The responder sets off, arrives and finishes with a note; the caller sees each step.
   await responder.click("#step-en_route");
@@ -850,12 +852,21 @@ test("a call placed on the caller's page appears on the command centre within a 
   await responder.click("#step-on_scene");
   await responder.waitForSelector('#task-card[data-state="on_scene"]');
   await resident.waitForSelector('#call-status[data-state="on_scene"]', { timeout: 5000 });
-  await responder.screenshot({ path: SHOTS + "responder-task.png", fullPage: true });
-  await responder.fill('#done-form textarea[name="note"]', "老人扶起后无明显外伤，已联系家属陪同。");
+  await responder.screenshot({ path: SHOTS + "responder-task.png", fullPage: true, animations: "disabled" });
+  const note = "老人扶起后无明显外伤，已联系家属陪同。";
+  await responder.fill('#done-form textarea[name="note"]', note);
+  const photo = await responder.screenshot({ clip: { x: 0, y: 0, width: 160, height: 120 } });
+  await responder.setInputFiles('#done-form input[name="photos"]', { name: "IMG_0002.png", mimeType: "image/png", buffer: photo });
   await responder.click("#step-done");
   await responder.waitForSelector("#responder-flash:not([hidden])");
   assert.equal(await responder.getAttribute("#responder", "data-state"), "idle");
   await resident.waitForSelector('#call-status[data-state="done"]', { timeout: 5000 });
   assert.ok(await resident.isVisible("#call-again"), "the caller may call again");
   await operator.waitForFunction((id) => !document.querySelector(`#command-map .call-marker[data-call="${id}"]`), call.id, { timeout: 5000 });
+  // The case tells the story, the report back with the note and the photo uploaded first.
+  const story = await api(operator, `/api/v1/cases/${call.case_id}`);
+  const back = story.events.find((e) => e.type === "report_back");
+  assert.ok(back && back.note === note && back.photos.length === 1, JSON.stringify(back));
+  const steps = story.events.filter((e) => e.type === "respond").map((e) => e.step);
+  for (const step of ["offered", "accepted", "en_route", "on_scene", "done"]) assert.ok(steps.includes(step), `${step} in ${steps}`);
 });

@@ -283,6 +283,8 @@
       document.getElementById("open-calls").textContent = numberFormat.format(items.length);
       document.getElementById("unaccepted-calls").textContent = numberFormat.format(unaccepted);
       document.getElementById("calls-count").textContent = numberFormat.format(items.length);
+      // Once every call has someone, the alarm may stop flashing.
+      if (!unaccepted) bar.classList.remove("alerting");
       var counter = document.getElementById("count-unaccepted");
       counter.setAttribute("data-count", unaccepted);
       counter.classList.toggle("hot", unaccepted > 0);
@@ -332,7 +334,7 @@
             title: callTip(c),
             zIndexOffset: UNACCEPTED[c.state] ? 1000 : 0,
           });
-          marker.on("click", function () { select(c.id); });
+          marker.on("click", function () { select(c.id, true); });
           marker.addTo(map);
           marker.callState = c.state;
           callMarkers.set(c.id, marker);
@@ -378,7 +380,7 @@
         b.appendChild(el("span", { "class": "badge call-state call-state-" + c.state }, T("call.state." + c.state)));
         b.appendChild(el("span", { "class": "call-item-where" }, c.grid_name || c.grid));
         b.appendChild(el("time", { "class": "mono", datetime: c.created_at }, clock(c.created_at)));
-        b.addEventListener("click", function () { select(c.id); });
+        b.addEventListener("click", function () { select(c.id, true); });
         li.appendChild(b);
         list.appendChild(li);
       });
@@ -401,8 +403,16 @@
       });
     });
 
-    function select(id) {
-      if (selectedId === id) return;
+    // `look`: the operator asked for it, so the map zooms in on it; a call
+    // chosen for them (a new one) is only brought into view.
+    function zoomTo(c) {
+      if (map && c) map.setView([c.lat, c.lon], Math.max(map.getZoom(), 16));
+    }
+    function select(id, look) {
+      if (selectedId === id) {
+        if (look) zoomTo(selected);
+        return;
+      }
       selectedId = id;
       selected = calls.get(id) || null;
       selectedCase = null;
@@ -420,7 +430,8 @@
       if (history.replaceState) history.replaceState(null, "", "#call-" + id);
       if (selected) {
         renderPanel();
-        if (map) map.panTo([selected.lat, selected.lon]);
+        if (look) zoomTo(selected);
+        else if (map) map.panTo([selected.lat, selected.lon]);
         showCameras(selected);
       }
       refreshSelected();
@@ -507,10 +518,12 @@
       if (!c || document.getElementById("assign-form").hidden) return;
       var checked = box.querySelector("input:checked");
       var keep = checked ? Number(checked.value) : null;
+      var offeredHere = new Set((c.offers || []).filter(function (o) { return o.state === "offered"; })
+        .map(function (o) { return o.responder_id; }));
       var near = [];
       responders.forEach(function (r) {
         if (!r.on_duty || r.stale || r.lat === null || r.lat === undefined) return;
-        if (r.state !== "idle" && !(r.state === "offered" && r.call_id === c.id)) return;
+        if (r.state !== "idle" && !(r.state === "offered" && offeredHere.has(r.id))) return;
         near.push({ r: r, d: distance(c, r) });
       });
       near.sort(function (a, b) { return a.d - b.d; });
@@ -741,7 +754,7 @@
     // Should the stream stall without an error, the list is still re-read now and then.
     setInterval(refreshCalls, 15000);
     var fromHash = /^#call-(\d+)$/.exec(window.location.hash);
-    if (fromHash) select(Number(fromHash[1]));
+    if (fromHash) select(Number(fromHash[1]), true);
   }
 
   // ======================================================================
@@ -928,7 +941,7 @@
         }
         offerCard.setAttribute("data-call", offer.call_id);
         document.getElementById("offer-kind").textContent = kindName(offer.kind);
-        document.getElementById("offer-where").textContent = offer.address || "";
+        document.getElementById("offer-where").textContent = offer.address || offer.grid_name || "";
         document.getElementById("offer-distance").textContent = T("responder.offer_distance", {
           far: metres(offer.distance_m), min: minutes(offer.walk_s),
         });
@@ -1106,7 +1119,7 @@
           return T("call.coming." + (o.team || "other"), { name: o.first_name, min: minutes(o.eta_s) });
         case "on_scene": return T("call.arrived", { name: o ? o.first_name : "" });
         case "done": return T("call.done");
-        default: return T("call.cancelled");
+        default: return T("call.state." + c.state);
       }
     }
     function showStatus(c, text) {

@@ -141,10 +141,8 @@ pub const ROUTES: &[RouteSpec] = &[
     page("GET", "/access/compounds/{code}", Need(ViewOrg)),
     page("GET", "/cases/kpis", Need(ViewCases)),
     page("GET", "/cases/{id}", Signed),
-    // TODO dispatch_calls: Need(DispatchCalls) once the calls API has landed.
-    page("GET", "/command", Need(ViewCases)),
-    // TODO respond_to_calls: Need(RespondToCalls) once the calls API has landed.
-    page("GET", "/responder", Signed),
+    page("GET", "/command", Need(DispatchCalls)),
+    page("GET", "/responder", Need(RespondToCalls)),
     page("GET", "/call", Need(ReportCases)),
 ];
 

@@ -15,17 +15,11 @@ use crate::AppState;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use civicgrid_domain::{Level, Permission, UnitCode};
+use civicgrid_domain::{CallKind, CallState, Level, Permission, Team, UnitCode};
 use serde_json::{Value, json};
 
-/// The kinds of call the caller chooses from, in the order shown; the last is the default.
-pub const KINDS: &[&str] = &["medical", "fall", "fire", "security", "other"];
-
-/// The responders' teams, in the order the legend lists them.
-pub const TEAMS: &[&str] = &["grid_worker", "street_rider", "party_member", "volunteer"];
-
-/// A call's states, open ones first.
-pub const CALL_STATES: &[&str] = &["dispatching", "alarmed", "accepted", "en_route", "on_scene", "done", "cancelled"];
+/// The kind a call has when the caller picks none.
+const DEFAULT_KIND: CallKind = CallKind::Other;
 
 /// The boundaries beneath the command centre's calls: every grid of the
 /// unit, with the communities drawn over them and named where there are several.
@@ -53,8 +47,7 @@ pub async fn command(State(state): State<AppState>, visitor: Visitor, RawQuery(q
         let me = visitor.caller.as_ref().ok_or_else(PageError::forbidden)?;
         let params = pairs(q.as_deref());
         let named = params.iter().find(|(k, _)| k == "unit").map(|(_, v)| v.as_str());
-        // TODO dispatch_calls: Permission::DispatchCalls once the calls API has landed.
-        let within = crate::api::scope(&state, me, Permission::ViewCases, named).await?;
+        let within = crate::api::scope(&state, me, Permission::DispatchCalls, named).await?;
         let mut names = Names::default();
         let live = json!({
             "scope": within,
@@ -65,14 +58,13 @@ pub async fn command(State(state): State<AppState>, visitor: Visitor, RawQuery(q
             "events": "/api/v1/events",
             "cameras": me.principal.may(Permission::ViewCameras).then_some("/api/v1/cameras"),
             "poll_ms": 2000,
-            "call_states": CALL_STATES,
+            "call_states": CallState::ALL,
         });
         Ok(json!({
             "wall": true,
             "scope": { "code": within, "name": names.of(&state, within.as_str()).await },
             "live": live,
-            "kinds": KINDS,
-            "teams": TEAMS,
+            "teams": Team::ALL,
             "map": { "layers": boundaries(&within) },
         }))
     }
@@ -105,7 +97,6 @@ pub async fn caller(State(state): State<AppState>, visitor: Visitor) -> Response
         "events": "/api/v1/events",
         "poll_ms": 2000,
     });
-    let default = KINDS.last().copied().unwrap_or("other");
-    let page = json!({ "live": live, "kinds": KINDS, "default_kind": default });
+    let page = json!({ "live": live, "kinds": CallKind::ALL, "default_kind": DEFAULT_KIND });
     respond_with(&visitor, &shell, StatusCode::OK, "call.html", Ok(page))
 }

@@ -309,6 +309,8 @@
         var b = d.getBounds ? d.getBounds() : L.latLngBounds([d.getLatLng()]);
         if (b.isValid()) bounds.extend(b);
       });
+      // The box may have changed size while the layers loaded (fonts, a page laid out to the window).
+      map.invalidateSize(false);
       // Leaflet needs a view before it can place circle markers.
       if (bounds.isValid()) map.fitBounds(bounds, { padding: [12, 12], maxZoom: 17 });
       else map.setView([0, 0], 2);

@@ -246,6 +246,8 @@
       map.createPane("responders").style.zIndex = 450;
       map.createPane("cameras").style.zIndex = 460;
       canvas = L.canvas({ pane: "responders", padding: 0.3 });
+      // The wall's map follows its box (a late font, a resized window).
+      if (window.ResizeObserver) new ResizeObserver(function () { map.invalidateSize(); }).observe(mapNode);
       cameraLayer = L.layerGroup().addTo(map);
       drawCalls();
       drawResponders();
@@ -405,6 +407,9 @@
 
     // `look`: the operator asked for it, so the map zooms in on it; a call
     // chosen for them (a new one) is only brought into view.
+    function inView(c) {
+      try { return map.getBounds().contains([c.lat, c.lon]); } catch (e) { return false; }
+    }
     function zoomTo(c) {
       if (map && c) map.setView([c.lat, c.lon], Math.max(map.getZoom(), 16));
     }
@@ -431,7 +436,7 @@
       if (selected) {
         renderPanel();
         if (look) zoomTo(selected);
-        else if (map) map.panTo([selected.lat, selected.lon]);
+        else if (map && !inView(selected)) map.panTo([selected.lat, selected.lon]);
         showCameras(selected);
       }
       refreshSelected();
@@ -643,12 +648,6 @@
       var button = e.submitter || document.getElementById("callback-submit");
       var what = button.value;
       var note = this.querySelector('textarea[name="note"]').value.trim();
-      if (what === "callback" && !note) {
-        var error = document.getElementById("takeover-error");
-        error.textContent = T("command.note_needed");
-        error.hidden = false;
-        return;
-      }
       takeOver(what, { note: note }, button);
     });
 
@@ -817,7 +816,7 @@
       sendTimer = null;
       fix = null;
       sentFix = null;
-      positionState(T("responder.off_hint"), "off");
+      positionState(T("responder.position.off"), "off");
     }
     function sendFix() {
       if (!fix || sending) return;
@@ -1034,7 +1033,8 @@
     function onFix(p) {
       fix = p;
       fixError = null;
-      positionState(T("call.position.ok", { m: Math.round(p.coords.accuracy || 0) }), "ok");
+      var m = Math.round(p.coords.accuracy || 0);
+      positionState(m > 0 ? T("call.position.ok", { m: m }) : T("call.position.found"), "ok");
     }
     function onFixError(e) {
       fixError = e && e.code === 1 ? "denied" : "unavailable";

@@ -25,6 +25,10 @@ struct Side {
     target_user: i64,
     case: i64,
     compound: String,
+    /// A one-click call placed in the grid.
+    call: i64,
+    /// A responder of the grid no test account answers as.
+    responder: i64,
 }
 
 /// A request for one route against one side, and whether it acts (403 when
@@ -137,6 +141,33 @@ fn sample(method: &str, path: &str, side: &Side, role: &str, n: usize) -> Option
             body: json!({ "type": "comment", "note": "矩阵测试" }),
             acts: false,
         },
+        ("GET", "/api/v1/responders") => read(format!("/api/v1/responders?within={g}")),
+        ("GET", "/api/v1/responders/me") => read(path.into()),
+        ("PUT", "/api/v1/responders/me/duty") => act("PUT", path, json!({ "on_duty": false })),
+        ("POST", "/api/v1/responders/locations") => act(
+            "POST",
+            path,
+            json!({ "responder_id": side.responder, "lat": lat, "lon": lon, "at": jiff::Timestamp::now().to_string() }),
+        ),
+        ("GET", "/api/v1/calls") => read(format!("/api/v1/calls?within={g}")),
+        // Anyone who may report may call anywhere, as a resident would.
+        ("POST", "/api/v1/calls") => act("POST", path, json!({ "lat": lat, "lon": lon, "kind": "fall" })),
+        ("GET", "/api/v1/calls/{id}") => read(format!("/api/v1/calls/{}", side.call)),
+        ("POST", "/api/v1/calls/{id}/answer") => {
+            act("POST", &format!("/api/v1/calls/{}/answer", side.call), json!({ "accept": false }))
+        }
+        ("POST", "/api/v1/calls/{id}/progress") => {
+            act("POST", &format!("/api/v1/calls/{}/progress", side.call), json!({ "step": "en_route" }))
+        }
+        ("POST", "/api/v1/calls/{id}/assign") => {
+            act("POST", &format!("/api/v1/calls/{}/assign", side.call), json!({ "responder_id": 0 }))
+        }
+        ("POST", "/api/v1/calls/{id}/callback") => {
+            act("POST", &format!("/api/v1/calls/{}/callback", side.call), json!({ "note": "矩阵测试" }))
+        }
+        ("POST", "/api/v1/calls/{id}/escalate") => {
+            act("POST", &format!("/api/v1/calls/{}/escalate", side.call), json!({ "note": "矩阵测试" }))
+        }
         _ => panic!("no sample request for {method} {path}: add one to the matrix"),
     })
 }
@@ -156,6 +187,8 @@ fn unscoped(path: &str) -> bool {
             | "/api/v1/case-categories"
             | "/api/v1/access/refresh"
             | "/api/v1/cases/mine"
+            | "/api/v1/responders/me"
+            | "/api/v1/responders/me/duty"
     )
 }
 
@@ -172,12 +205,57 @@ fn case_answer(role: Role, scope: &UnitCode, path: &str, inside: bool) -> Vec<St
     }
 }
 
+/// A call is shown to the command centre and those who may view cases over
+/// its grid (else not found); its take-over is the command centre's; its
+/// answers are those of the responders it was offered to (none here: a
+/// responder the call was not offered to gets 409 or 403 where they may see it).
+fn call_answer(role: Role, scope: &UnitCode, path: &str, inside: bool) -> Vec<StatusCode> {
+    let grid = UnitCode::parse(if inside { IN_GRID } else { OUT_GRID }).unwrap();
+    let at_grid = |p| role.has(p) && scope.contains(&grid);
+    let sees = at_grid(Permission::DispatchCalls) || at_grid(Permission::ViewCases);
+    let responder = matches!(role, Role::GridWorker | Role::Responder);
+    let need = |p| role.has(p);
+    let code = |c: StatusCode| vec![c];
+    match path.rsplit('/').next().unwrap_or("") {
+        "{id}" if sees => code(StatusCode::OK),
+        "{id}" => code(StatusCode::NOT_FOUND),
+        "answer" | "progress" if !need(Permission::RespondToCalls) => code(StatusCode::FORBIDDEN),
+        // Not a responder, or one who may not see the call.
+        "answer" | "progress" if !responder || !sees => code(StatusCode::NOT_FOUND),
+        "answer" => code(StatusCode::CONFLICT),
+        "progress" => code(StatusCode::FORBIDDEN),
+        _ if !need(Permission::DispatchCalls) => code(StatusCode::FORBIDDEN),
+        _ if !sees => code(StatusCode::NOT_FOUND),
+        // No such responder to assign.
+        "assign" => code(StatusCode::UNPROCESSABLE_ENTITY),
+        // Each role escalates the same call once more, until the top level.
+        "escalate" => vec![StatusCode::OK, StatusCode::CONFLICT],
+        _ => code(StatusCode::OK),
+    }
+}
+
 fn expected(access: Access, role: Role, scope: &UnitCode, path: &str, inside: bool, acts: bool) -> Vec<StatusCode> {
     let ok = vec![StatusCode::OK, StatusCode::CREATED, StatusCode::NO_CONTENT];
     if path.starts_with("/api/v1/cases/{id}") {
         return case_answer(role, scope, path, inside);
     }
-    if path == "/api/v1/cases" && acts {
+    if path.starts_with("/api/v1/calls/{id}") {
+        return call_answer(role, scope, path, inside);
+    }
+    if path.starts_with("/api/v1/responders/me") {
+        return match (role.has(Permission::RespondToCalls), matches!(role, Role::GridWorker | Role::Responder)) {
+            (false, _) => vec![StatusCode::FORBIDDEN],
+            (true, true) => ok,
+            (true, false) => vec![StatusCode::NOT_FOUND],
+        };
+    }
+    if path == "/api/v1/responders/locations" {
+        // Another responder's position: the command centre over their grid only.
+        let grid = UnitCode::parse(if inside { IN_GRID } else { OUT_GRID }).unwrap();
+        let may = role.has(Permission::DispatchCalls) && scope.contains(&grid);
+        return if may { ok } else { vec![StatusCode::FORBIDDEN] };
+    }
+    if (path == "/api/v1/cases" || path == "/api/v1/calls") && acts {
         return if role.has(Permission::ReportCases) { ok } else { vec![StatusCode::FORBIDDEN] };
     }
     match access {
@@ -206,6 +284,28 @@ async fn case_in(app: &support::App, grid: &str) -> i64 {
     let (status, v) = operator.call("POST", "/api/v1/cases", body).await;
     assert_eq!(status, StatusCode::CREATED, "{v}");
     v["id"].as_i64().unwrap()
+}
+
+async fn call_in(app: &support::App, grid: &str) -> i64 {
+    let operator = app.as_user("t-operator").await;
+    let (lat, lon) = grid_point(app, grid).await;
+    let body = json!({ "lat": lat, "lon": lon, "kind": "medical" });
+    let (status, v) = operator.call_keyed("POST", "/api/v1/calls", body, &format!("matrix-object-{grid}")).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    v["id"].as_i64().unwrap()
+}
+
+/// A responder of the grid (or its community) that no test account answers as.
+async fn responder_in(app: &support::App, grid: &str) -> i64 {
+    let all = app.store.responders(None).await.unwrap();
+    let community = &grid[..12];
+    let free = |r: &&civicgrid_store::ResponderRecord| r.user_id.is_none();
+    let pick = all
+        .iter()
+        .filter(free)
+        .find(|r| r.grid == grid)
+        .or_else(|| all.iter().filter(free).find(|r| r.grid.starts_with(community)));
+    pick.unwrap().id
 }
 
 /// A compound of the grid, or else of its community (outside the same scopes).
@@ -247,6 +347,8 @@ async fn every_route_every_role_inside_and_outside_its_scope() {
         target_user: user_in(&app, IN_GRID, "matrix-target-in").await,
         case: case_in(&app, IN_GRID).await,
         compound: compound_in(&app, IN_GRID).await,
+        call: call_in(&app, IN_GRID).await,
+        responder: responder_in(&app, IN_GRID).await,
     };
     let outside = Side {
         grid: OUT_GRID,
@@ -255,6 +357,8 @@ async fn every_route_every_role_inside_and_outside_its_scope() {
         target_user: user_in(&app, OUT_GRID, "matrix-target-out").await,
         case: case_in(&app, OUT_GRID).await,
         compound: compound_in(&app, OUT_GRID).await,
+        call: call_in(&app, OUT_GRID).await,
+        responder: responder_in(&app, OUT_GRID).await,
     };
     // The inside resident must lie within every scope, the grid worker's too.
     let inside = Side { resident: resident_in_grid(&app, IN_GRID).await.expect("residents in IN_GRID"), ..inside };
@@ -274,7 +378,11 @@ async fn every_route_every_role_inside_and_outside_its_scope() {
                     continue;
                 }
                 let want = expected(route.access, *role, &scope, route.path, is_inside, s.acts);
-                let (status, v) = client.call(s.method, &s.uri, s.body.clone()).await;
+                let (status, v) = if s.method == "POST" && s.uri == "/api/v1/calls" {
+                    client.call_keyed(s.method, &s.uri, s.body.clone(), &format!("matrix-{username}-{is_inside}")).await
+                } else {
+                    client.call(s.method, &s.uri, s.body.clone()).await
+                };
                 checked += 1;
                 if !want.contains(&status) {
                     failures.push(format!("{username} {} {} → {status}, want {want:?}: {v}", s.method, s.uri));

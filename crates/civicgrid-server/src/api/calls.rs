@@ -156,7 +156,9 @@ pub async fn locations(
             Ok(fix) => ok.push(fix),
             Err((code, message)) => {
                 if single {
-                    return Err(ApiError { status: StatusCode::UNPROCESSABLE_ENTITY, code, message });
+                    let status =
+                        if code == "forbidden" { StatusCode::FORBIDDEN } else { StatusCode::UNPROCESSABLE_ENTITY };
+                    return Err(ApiError { status, code, message });
                 }
                 rejected.push(
                     json!({ "index": i, "responder_id": f.responder_id.or(own), "error": code, "message": message }),
@@ -201,11 +203,7 @@ fn check_fix(
             return Err(("forbidden", format!("you may not report positions for responder {id}")));
         }
     }
-    match state.fleet.check(&fix, now, &state.dispatch) {
-        Ok(()) => Ok(fix),
-        Err(e) if e == FixError::Older => Err((e.code(), e.message())),
-        Err(e) => Err((e.code(), e.message())),
-    }
+    state.fleet.check(&fix, now, &state.dispatch).map(|()| fix).map_err(|e: FixError| (e.code(), e.message()))
 }
 
 #[derive(Debug, Deserialize)]

@@ -8,7 +8,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use civicgrid_domain::{Grant, Role, UnitCode};
 use civicgrid_server::{AppState, router};
-use civicgrid_store::{Actor, KeyRing, NewUser};
+use civicgrid_store::{Actor, KeyRing, NewResponder, NewUser};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use std::path::PathBuf;
@@ -88,6 +88,24 @@ async fn write_demo(store: &dyn civicgrid_store::Store) {
         };
         store.create_user(&new, &system).await.unwrap();
     }
+    // The demo's responders; the grid worker and responder accounts answer calls as two of them.
+    let responders: Vec<NewResponder> = civicgrid_demo::responders(&bundle)
+        .into_iter()
+        .map(|r| NewResponder {
+            id: r.person,
+            team: r.team.as_str().into(),
+            skills: r.skills.iter().map(|s| s.as_str().to_owned()).collect(),
+            grid: r.grid,
+        })
+        .collect();
+    store.add_responders(&responders, &system).await.unwrap();
+    for (account, team) in [("t-gridworker", "grid_worker"), ("t-responder", "street_rider")] {
+        let user = store.user_by_name(account).await.unwrap().unwrap();
+        let scope = ACCOUNTS.iter().find(|a| a.0 == account).unwrap().2;
+        let of_team = |r: &&NewResponder| r.team == team && r.grid.as_str().starts_with(&scope[..12]);
+        let r = responders.iter().filter(of_team).min_by_key(|r| r.grid.as_str() != scope).unwrap();
+        store.link_responder(r.id, Some(user.id), &system).await.unwrap();
+    }
 }
 
 /// The pristine demo as a SQLite file, written once per test binary; copies
@@ -141,6 +159,8 @@ async fn fresh_demo() -> TestDb {
 pub struct App {
     pub router: axum::Router,
     pub store: std::sync::Arc<dyn civicgrid_store::Store>,
+    /// The state the router serves: for running the dispatcher's turns by hand.
+    pub state: AppState,
     _db: std::sync::Arc<TestDb>,
 }
 
@@ -148,7 +168,7 @@ pub struct App {
 async fn app_with(
     db: &TestDb,
     tune: impl FnOnce(AppState) -> AppState,
-) -> (axum::Router, std::sync::Arc<dyn civicgrid_store::Store>) {
+) -> (axum::Router, std::sync::Arc<dyn civicgrid_store::Store>, AppState) {
     let keys = KeyRing::load_or_create(&db.keys()).unwrap();
     let store = civicgrid_store::open(&db.url, keys).await.unwrap();
     let files = civicgrid_store::attachments::AttachmentStore::open(db.files()).unwrap();
@@ -158,15 +178,16 @@ async fn app_with(
         .unwrap()
         .with_limits(civicgrid_server::auth::RateLimits::new(10_000, 10_000))
         .with_attachments(files);
-    (router(tune(state)), store)
+    let state = tune(state);
+    (router(state.clone()), store, state)
 }
 
 /// The demo that a test binary's readers share (sign-ins write a little).
 pub async fn app() -> App {
     static SHARED: tokio::sync::OnceCell<std::sync::Arc<TestDb>> = tokio::sync::OnceCell::const_new();
     let db = SHARED.get_or_init(|| async { std::sync::Arc::new(fresh_demo().await) }).await.clone();
-    let (router, store) = app_with(&db, |s| s).await;
-    App { router, store, _db: db }
+    let (router, store, state) = app_with(&db, |s| s).await;
+    App { router, store, state, _db: db }
 }
 
 /// A private copy of the demo, for a test that writes.
@@ -177,8 +198,8 @@ pub async fn writable_app() -> App {
 /// A private copy of the demo served with settings changed by `tune`.
 pub async fn tuned_app(tune: impl FnOnce(AppState) -> AppState) -> App {
     let db = std::sync::Arc::new(fresh_demo().await);
-    let (router, store) = app_with(&db, tune).await;
-    App { router, store, _db: db }
+    let (router, store, state) = app_with(&db, tune).await;
+    App { router, store, state, _db: db }
 }
 
 impl App {
@@ -249,6 +270,13 @@ impl Client<'_> {
 
     pub async fn call(&self, method: &str, uri: &str, body: Value) -> (StatusCode, Value) {
         self.app.send(json_request(method, uri, self.token.as_deref(), body.to_string())).await
+    }
+
+    /// A write with an `Idempotency-Key`.
+    pub async fn call_keyed(&self, method: &str, uri: &str, body: Value, key: &str) -> (StatusCode, Value) {
+        let mut r = json_request(method, uri, self.token.as_deref(), body.to_string());
+        r.headers_mut().insert("idempotency-key", key.parse().unwrap());
+        self.app.send(r).await
     }
 
     /// `GET uri`, answered as soon as the response's head is there: for

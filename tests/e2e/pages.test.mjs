@@ -741,3 +741,132 @@ test("a planner sees the 15-minute circles on the map, the gaps with their expor
   assert.equal(await street.$$eval("#category-table tbody tr", (rs) => rs.length), 14);
   await street.screenshot({ path: SHOTS + "access-compound.png", fullPage: true });
 });
+
+// ---- One-click calls: the caller's button, the command centre, a responder ----
+
+/// The point `metres` from `at` towards `bearing` degrees (0 north, 90 east); a short step on a sphere.
+function moved(at, metres, bearing) {
+  const rad = (bearing * Math.PI) / 180;
+  const dLat = (metres * Math.cos(rad)) / 111320;
+  const dLon = (metres * Math.sin(rad)) / (111320 * Math.cos((at.lat * Math.PI) / 180));
+  return { lat: at.lat + dLat, lon: at.lon + dLon };
+}
+
+test("a call placed on the caller's page appears on the command centre within a second and is accepted on a responder's page", async (t) => {
+  const phone = { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 };
+  // Where: the responder stands inside 铁道南第6网格; the caller is 300 m away, still in 铁道南社区.
+  const operator = await open(t, { user: "demo-operator", viewport: { width: 1920, height: 1080 } });
+  const here = await pointIn(operator, "/api/v1/grids?within=610304003002006", "610304003002006");
+  let there = null;
+  for (const bearing of [90, 270, 0, 180, 45, 135, 225, 315]) {
+    const p = moved(here, 300, bearing);
+    const r = await operator.request.get(`${BASE}/api/v1/locate?lat=${p.lat}&lon=${p.lon}`);
+    if (r.ok() && (await r.json()).grid.code.startsWith("610304003002")) { there = p; break; }
+  }
+  assert.ok(there, "a point 300 m away inside 铁道南社区");
+
+  // demo-operator watches the command centre: live, with the map drawn.
+  const response = await operator.goto(BASE + "/command");
+  assert.equal(response.status(), 200);
+  await waitForMap(operator);
+  await operator.waitForSelector('#live-state[data-state="on"]');
+  await operator.waitForSelector("#command[data-open-calls]");
+
+  // demo-responder goes on duty on a phone; its position is posted.
+  const responder = await open(t, {
+    user: "demo-responder", ...phone, permissions: ["geolocation"],
+    geolocation: { latitude: here.lat, longitude: here.lon, accuracy: 12 },
+  });
+  assert.equal((await responder.goto(BASE + "/responder")).status(), 200);
+  await responder.waitForSelector("#duty-toggle:not([disabled])");
+  assert.equal(await responder.getAttribute("#duty-card", "data-on-duty"), "false", "a fresh demo starts off duty");
+  await responder.click("#duty-toggle");
+  await responder.waitForSelector('#duty-card[data-on-duty="true"]');
+  await responder.waitForSelector("#responder[data-position-sent]");
+  const me = await api(responder, "/api/v1/responders/me");
+  assert.equal(me.on_duty, true);
+  assert.ok(Math.abs(me.lat - here.lat) < 1e-5 && Math.abs(me.lon - here.lon) < 1e-5, `the position posted: ${me.lat},${me.lon}`);
+  assert.equal(await responder.getAttribute("#responder", "data-state"), "idle");
+
+  // demo-resident opens the caller's page; the browser knows where they are.
+  const resident = await open(t, {
+    user: "demo-resident", ...phone, permissions: ["geolocation"],
+    geolocation: { latitude: there.lat, longitude: there.lon, accuracy: 20 },
+  });
+  assert.equal((await resident.goto(BASE + "/call")).status(), 200);
+  await resident.waitForSelector('#call-position[data-state="ok"]');
+  assert.equal(await resident.inputValue('#call-kinds input[name="kind"]:checked'), "other", "other is the default kind");
+  await resident.click('#call-kinds input[value="fall"]');
+
+  // The press: the call reaches the command centre's counter and map within a second.
+  const before = Number(await operator.getAttribute("#command", "data-open-calls"));
+  const posted = resident.waitForResponse((r) => r.url() === BASE + "/api/v1/calls" && r.request().method() === "POST");
+  const started = performance.now();
+  await resident.click("#call-button");
+  await operator.waitForFunction((n) => Number(document.getElementById("command").dataset.openCalls) > n, before, { timeout: 5000 });
+  const elapsed = performance.now() - started;
+  const answer = await posted;
+  assert.equal(answer.status(), 201);
+  assert.ok(answer.request().headers()["idempotency-key"], "the press carries an Idempotency-Key");
+  const call = await answer.json();
+  assert.equal(call.kind, "fall");
+  t.diagnostic(`the call showed on the command centre ${Math.round(elapsed)} ms after the press`);
+  assert.ok(elapsed < 1000, `the call showed on the command centre after ${Math.round(elapsed)} ms`);
+  await operator.waitForSelector(`#command-map .call-marker[data-call="${call.id}"]`, { timeout: 2000 });
+  assert.ok(Number(await operator.textContent("#unaccepted-calls")) >= 1, "the unaccepted counter counts it");
+  await resident.waitForSelector("#call-status:not([hidden])");
+
+  // The responder is offered it, with a countdown, and accepts.
+  await responder.waitForSelector(`#offer-card:not([hidden])[data-call="${call.id}"]`, { timeout: 15000 });
+  assert.equal((await responder.textContent("#offer-kind")).trim(), "跌倒");
+  assert.match(await responder.textContent("#offer-countdown-text"), /^\d+ 秒$/);
+  await responder.screenshot({ path: SHOTS + "responder.png", fullPage: true, animations: "disabled" });
+  await responder.click("#offer-accept");
+  await responder.waitForSelector(`#task-card:not([hidden])[data-call="${call.id}"]`);
+  const nav = await responder.getAttribute("#task-navigate", "href");
+  assert.match(nav, /^https:\/\/uri\.amap\.com\/marker\?position=\d+\.\d+,\d+\.\d+&name=[^&]+&coordinate=(gaode|wgs84)&callnative=1$/, nav);
+
+  // The caller is told who is coming and how far away they are.
+  await resident.waitForSelector('#call-status[data-state="accepted"]', { timeout: 5000 });
+  const accepted = await api(resident, `/api/v1/calls/${call.id}`);
+  assert.ok(accepted.owner, "the accepted call names its responder");
+  const told = (await resident.textContent("#call-status-text")).trim();
+  assert.ok(told.startsWith("救助正在赶来"), told);
+  assert.ok(told.includes(accepted.owner.first_name), `${told} names ${accepted.owner.first_name}`);
+  assert.ok(told.includes(`约 ${Math.max(1, Math.ceil(accepted.owner.eta_s / 60))} 分钟`), `${told}: the minutes from eta_s ${accepted.owner.eta_s}`);
+  await resident.screenshot({ path: SHOTS + "caller.png", fullPage: true, animations: "disabled" });
+
+  // The command centre's panel shows it accepted, with its case and offers.
+  await operator.click(`#call-list li[data-call="${call.id}"] button`);
+  await operator.waitForSelector(`#call-panel[data-call="${call.id}"][data-state="accepted"]`, { timeout: 5000 });
+  assert.equal(await operator.getAttribute("#call-case", "href"), `/cases/${call.case_id}`);
+  assert.equal(await operator.locator('#call-offers li[data-state="accepted"]').count(), 1);
+  await operator.waitForSelector('#call-timeline li[data-type="respond"]');
+  // Responders come with the next poll of their positions (every 2 s).
+  await operator.waitForFunction(() => Number(document.getElementById("command-map").dataset.respondersDrawn) >= 1, null, { timeout: 10000 });
+  await operator.screenshot({ path: SHOTS + "command-centre.png", animations: "disabled" });
+
+  // The responder sets off, arrives and finishes with a note; the caller sees each step.
+  await responder.click("#step-en_route");
+  await responder.waitForSelector('#task-card[data-state="en_route"]');
+  await responder.click("#step-on_scene");
+  await responder.waitForSelector('#task-card[data-state="on_scene"]');
+  await resident.waitForSelector('#call-status[data-state="on_scene"]', { timeout: 5000 });
+  await responder.screenshot({ path: SHOTS + "responder-task.png", fullPage: true, animations: "disabled" });
+  const note = "老人扶起后无明显外伤，已联系家属陪同。";
+  await responder.fill('#done-form textarea[name="note"]', note);
+  const photo = await responder.screenshot({ clip: { x: 0, y: 0, width: 160, height: 120 } });
+  await responder.setInputFiles('#done-form input[name="photos"]', { name: "IMG_0002.png", mimeType: "image/png", buffer: photo });
+  await responder.click("#step-done");
+  await responder.waitForSelector("#responder-flash:not([hidden])");
+  assert.equal(await responder.getAttribute("#responder", "data-state"), "idle");
+  await resident.waitForSelector('#call-status[data-state="done"]', { timeout: 5000 });
+  assert.ok(await resident.isVisible("#call-again"), "the caller may call again");
+  await operator.waitForFunction((id) => !document.querySelector(`#command-map .call-marker[data-call="${id}"]`), call.id, { timeout: 5000 });
+  // The case tells the story, the report back with the note and the photo uploaded first.
+  const story = await api(operator, `/api/v1/cases/${call.case_id}`);
+  const back = story.events.find((e) => e.type === "report_back");
+  assert.ok(back && back.note === note && back.photos.length === 1, JSON.stringify(back));
+  const steps = story.events.filter((e) => e.type === "respond").map((e) => e.step);
+  for (const step of ["offered", "accepted", "en_route", "on_scene", "done"]) assert.ok(steps.includes(step), `${step} in ${steps}`);
+});

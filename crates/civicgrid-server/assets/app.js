@@ -1,5 +1,6 @@
 // CivicGrid pages: maps, sortable and paged tables, bar charts, the locate
-// form and showing a resident's data in full, layered on server-rendered HTML. Every human text comes from the
+// form and showing a resident's data in full, layered on server-rendered HTML
+// (the live call pages add calls.js on top of this). Every human text comes from the
 // message catalogue the page embeds (#messages); none is written here.
 (function () {
   "use strict";
@@ -308,6 +309,8 @@
         var b = d.getBounds ? d.getBounds() : L.latLngBounds([d.getLatLng()]);
         if (b.isValid()) bounds.extend(b);
       });
+      // The box may have changed size while the layers loaded (fonts, a page laid out to the window).
+      map.invalidateSize(false);
       // Leaflet needs a view before it can place circle markers.
       if (bounds.isValid()) map.fitBounds(bounds, { padding: [12, 12], maxZoom: 17 });
       else map.setView([0, 0], 2);
@@ -324,10 +327,14 @@
       // Tests and later scripts reach the map through its node.
       node.leafletMap = map;
       node.setAttribute("data-ready", "true");
+      node.dispatchEvent(new CustomEvent("map-ready", { detail: map }));
     }).catch(function (e) {
       if (window.console) console.error(e);
       node.appendChild(el("p", { "class": "map-fallback", role: "alert" }, T("map.failed")));
       node.setAttribute("data-ready", "error");
+      // Live layers (calls.js) still draw on it, without the boundaries.
+      node.leafletMap = map;
+      node.dispatchEvent(new CustomEvent("map-ready", { detail: map }));
     });
   }
 
@@ -664,6 +671,9 @@
         .then(function () { submit.disabled = false; });
     });
   }
+
+  // What the live call pages (calls.js) build on: the catalogue, markup and keys.
+  window.CivicGrid = { T: T, el: el, lang: lang, numberFormat: numberFormat, randomKey: randomKey };
 
   document.querySelectorAll("table.data").forEach(setUpTable);
   document.querySelectorAll("section#residents").forEach(setUpUnmask);

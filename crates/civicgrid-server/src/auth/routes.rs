@@ -141,6 +141,9 @@ pub const ROUTES: &[RouteSpec] = &[
     page("GET", "/access/compounds/{code}", Need(ViewOrg)),
     page("GET", "/cases/kpis", Need(ViewCases)),
     page("GET", "/cases/{id}", Signed),
+    page("GET", "/command", Need(DispatchCalls)),
+    page("GET", "/responder", Need(RespondToCalls)),
+    page("GET", "/call", Need(ReportCases)),
 ];
 
 /// The declaration of a matched route; HEAD is answered as GET.

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 const FILES: &[(&str, &str, &[u8])] = &[
     ("app.css", "text/css; charset=utf-8", include_bytes!("../../assets/app.css")),
     ("app.js", "text/javascript; charset=utf-8", include_bytes!("../../assets/app.js")),
+    ("calls.js", "text/javascript; charset=utf-8", include_bytes!("../../assets/calls.js")),
     (
         "vendor/leaflet/leaflet.js",
         "text/javascript; charset=utf-8",
@@ -60,6 +61,6 @@ pub async fn serve(Path(path): Path<String>) -> Response {
 pub(super) fn text_files() -> impl Iterator<Item = (&'static str, &'static str)> {
     FILES
         .iter()
-        .filter(|(p, _, _)| p.starts_with("app."))
+        .filter(|(p, _, _)| !p.starts_with("vendor/") && (p.ends_with(".js") || p.ends_with(".css")))
         .map(|(p, _, b)| (*p, std::str::from_utf8(b).unwrap_or_default()))
 }

@@ -63,10 +63,10 @@ fn category_groups(lang: Lang) -> Value {
 
 /// Unit names by code, looked up once per page.
 #[derive(Default)]
-struct Names(BTreeMap<String, Option<String>>);
+pub(super) struct Names(BTreeMap<String, Option<String>>);
 
 impl Names {
-    async fn of(&mut self, state: &AppState, code: &str) -> Option<String> {
+    pub(super) async fn of(&mut self, state: &AppState, code: &str) -> Option<String> {
         if let Some(n) = self.0.get(code) {
             return n.clone();
         }

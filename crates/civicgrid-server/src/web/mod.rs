@@ -1,17 +1,21 @@
 //! The web pages: district overview, street, community and grid pages, the
 //! sign-in page, the caller's account, user administration, the audit log and
 //! the case pages (report, inbox, my reports, one case, the open-case map,
-//! the indicators), the 15-minute life circles,
+//! the indicators), the 15-minute life circles and the one-click call pages
+//! (the command centre, the responder's phone page, the caller's button),
 //! in Simplified Chinese by default and English on request.
 //!
 //! Pages are rendered on the server from the store (counts and tables work
 //! without JavaScript); `assets/app.js` adds the map, sorting, paging, charts
-//! and the locate form on top, reading the JSON API.
+//! and the locate form on top, reading the JSON API. The call pages are live
+//! by nature: the server frames them and `assets/calls.js` draws everything
+//! from the calls API and the event stream, never reloading.
 
 mod access;
 mod account;
 mod assets;
 mod audit;
+mod calls;
 mod cases;
 mod i18n;
 mod nav;
@@ -49,6 +53,9 @@ pub fn routes() -> Router<AppState> {
         .route("/access/compounds/{code}", get(access::compound))
         .route("/cases/kpis", get(cases::kpis))
         .route("/cases/{id}", get(cases::show))
+        .route("/command", get(calls::command))
+        .route("/responder", get(calls::responder))
+        .route("/call", get(calls::caller))
 }
 
 #[cfg(test)]

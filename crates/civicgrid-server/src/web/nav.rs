@@ -23,7 +23,7 @@ pub struct NavEntry {
 }
 
 use Needs::SignedIn;
-use Permission::{ManageUsers, ReadAudit, ReportCases, ViewCases, ViewOrg};
+use Permission::{DispatchCalls, ManageUsers, ReadAudit, ReportCases, RespondToCalls, ViewCases, ViewOrg};
 
 const fn needs(p: Permission) -> Needs {
     Needs::Permission(p)
@@ -38,7 +38,10 @@ pub const NAV: &[NavEntry] = &[
     NavEntry { key: "nav.cases", href: "/cases", needs: needs(ViewCases) },
     NavEntry { key: "nav.case_map", href: "/cases/map", needs: needs(ViewCases) },
     NavEntry { key: "nav.kpis", href: "/cases/kpis", needs: needs(ViewCases) },
+    NavEntry { key: "nav.command", href: "/command", needs: needs(DispatchCalls) },
     NavEntry { key: "nav.report", href: "/report", needs: needs(ReportCases) },
+    NavEntry { key: "nav.call", href: "/call", needs: needs(ReportCases) },
+    NavEntry { key: "nav.responder", href: "/responder", needs: needs(RespondToCalls) },
     NavEntry { key: "nav.my_cases", href: "/cases/mine", needs: SignedIn },
     NavEntry { key: "nav.users", href: "/users", needs: needs(ManageUsers) },
     NavEntry { key: "nav.audit", href: "/audit", needs: needs(ReadAudit) },
@@ -89,8 +92,14 @@ mod tests {
         let all_but =
             |skip: &[&str]| -> Vec<&'static str> { NAV.iter().map(|e| e.key).filter(|k| !skip.contains(k)).collect() };
         assert_eq!(keys(None), Vec::<&str>::new(), "anonymous visitors see nothing");
-        assert_eq!(keys(Some(&principal(Role::Admin, "610304"))), all_but(&["nav.audit", "nav.report"]));
-        assert_eq!(keys(Some(&principal(Role::GridWorker, "610304003002001"))), all_but(&["nav.users", "nav.audit"]));
+        assert_eq!(
+            keys(Some(&principal(Role::Admin, "610304"))),
+            all_but(&["nav.audit", "nav.report", "nav.call", "nav.command", "nav.responder"])
+        );
+        assert_eq!(
+            keys(Some(&principal(Role::GridWorker, "610304003002001"))),
+            all_but(&["nav.users", "nav.audit", "nav.command"])
+        );
         assert_eq!(keys(Some(&principal(Role::Auditor, "610304"))), ["nav.my_cases", "nav.audit", "nav.account"]);
         assert_eq!(
             keys(Some(&principal(Role::Resident, "610304003002"))),
@@ -101,10 +110,18 @@ mod tests {
                 "nav.locate",
                 "nav.access",
                 "nav.report",
+                "nav.call",
                 "nav.my_cases",
                 "nav.account",
                 "nav.api"
             ]
+        );
+        assert_eq!(
+            keys(Some(&principal(Role::Responder, "610304003002"))),
+            ["nav.overview", "nav.map", "nav.communities", "nav.locate", "nav.access"]
+                .into_iter()
+                .chain(["nav.report", "nav.call", "nav.responder", "nav.my_cases", "nav.account", "nav.api"])
+                .collect::<Vec<_>>()
         );
         assert!(
             menu(Some(&principal(Role::Operator, "610304")), "/account")

@@ -34,6 +34,9 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ("cases_kpis.html", include_str!("../../templates/cases_kpis.html")),
     ("access.html", include_str!("../../templates/access.html")),
     ("access_compound.html", include_str!("../../templates/access_compound.html")),
+    ("command.html", include_str!("../../templates/command.html")),
+    ("responder.html", include_str!("../../templates/responder.html")),
+    ("call.html", include_str!("../../templates/call.html")),
 ];
 
 static ENV: LazyLock<Environment<'static>> = LazyLock::new(environment);

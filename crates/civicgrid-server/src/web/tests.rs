@@ -4,7 +4,10 @@
 use super::i18n::{Lang, catalogue};
 use super::render::{TEMPLATES, environment};
 use civicgrid_domain::case::{Action, CaseState, RequestKind, Source};
-use civicgrid_domain::{CameraStatus, CareGroup, FacilityCategory, Gender, Level, Permission, Role, RoleKind};
+use civicgrid_domain::{
+    CallKind, CallState, CameraStatus, CareGroup, FacilityCategory, Gender, Level, OfferState, Permission, RespondStep,
+    Role, RoleKind, Team,
+};
 use std::collections::BTreeSet;
 
 fn keys(lang: Lang) -> BTreeSet<&'static str> {
@@ -154,6 +157,16 @@ fn every_code_shown_by_name_has_a_message() {
     wanted.extend(Action::ALL.iter().map(|a| format!("case.event.{a}")));
     wanted.extend(Action::ALL.iter().map(|a| format!("case.action.{a}")));
     wanted.extend(super::nav::NAV.iter().map(|e| e.key.to_owned()));
+    // The call pages name these in calls.js, by code.
+    wanted.extend(CallKind::ALL.iter().map(|k| format!("call.kind.{k}")));
+    wanted.extend(CallState::ALL.iter().map(|s| format!("call.state.{s}")));
+    wanted.extend(Team::ALL.iter().map(|t| format!("call.team.{t}")));
+    wanted.extend(Team::ALL.iter().map(|t| format!("call.coming.{t}")).chain(["call.coming.other".to_owned()]));
+    wanted.extend(OfferState::ALL.iter().map(|s| format!("call.offer.{s}")));
+    wanted.extend(RespondStep::ALL.iter().map(|s| format!("call.step.{s}")));
+    // A responder is free, holds an offer, or is as far along as the call they own.
+    wanted.extend(["idle", "offered", "accepted", "en_route", "on_scene"].map(|s| format!("call.rstate.{s}")));
+    wanted.extend(["denied", "unavailable"].map(|s| format!("call.position.{s}")));
     for status in [400, 401, 403, 404, 422, 429, 500] {
         wanted.push(format!("error.{status}.title"));
     }

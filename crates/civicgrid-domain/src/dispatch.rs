@@ -147,8 +147,6 @@ string_enum! {
         EnRoute = "en_route",
         OnScene = "on_scene",
         Done = "done",
-        /// The command centre phoned the caller back.
-        CalledBack = "called_back",
     }
 }
 

@@ -144,6 +144,13 @@ fn sample(method: &str, path: &str, side: &Side, role: &str, n: usize) -> Option
         ("GET", "/api/v1/responders") => read(format!("/api/v1/responders?within={g}")),
         ("GET", "/api/v1/responders/me") => read(path.into()),
         ("PUT", "/api/v1/responders/me/duty") => act("PUT", path, json!({ "on_duty": false })),
+        ("PUT", "/api/v1/responders/{id}/duty") => Sample {
+            method: "PUT",
+            uri: format!("/api/v1/responders/{}/duty", side.responder),
+            body: json!({ "on_duty": false }),
+            // A responder is an object: outside the scope it is not found.
+            acts: false,
+        },
         ("POST", "/api/v1/responders/locations") => act(
             "POST",
             path,

@@ -25,6 +25,8 @@ pub struct NewResponder {
     pub skills: Vec<String>,
     /// The grid the responder belongs to.
     pub grid: UnitCode,
+    /// Registered on duty (a re-registration keeps the duty as it is).
+    pub on_duty: bool,
 }
 
 /// A responder as stored.
@@ -277,7 +279,7 @@ where
             text(community),
             text(street),
             text(district),
-            Cell::Bool(false),
+            Cell::Bool(r.on_duty),
             text(&now),
         ];
         n += DB::rows_affected(&bound::<DB>(&q, cells).execute(&mut *conn).await?);

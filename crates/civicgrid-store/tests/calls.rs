@@ -69,8 +69,15 @@ async fn with_responders(db: &TestDb) -> Arc<dyn Store> {
             team: "grid_worker".into(),
             skills: vec!["first_aid".into(), "elderly_care".into()],
             grid: code("610304003002001"),
+            on_duty: false,
         },
-        NewResponder { id: 2, team: "street_rider".into(), skills: vec![], grid: code("610304003002002") },
+        NewResponder {
+            id: 2,
+            team: "street_rider".into(),
+            skills: vec![],
+            grid: code("610304003002002"),
+            on_duty: false,
+        },
     ];
     assert_eq!(store.add_responders(&rs, &tester()).await.unwrap(), 2);
     store

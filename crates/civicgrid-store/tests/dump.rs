@@ -105,6 +105,7 @@ async fn busy(db: &TestDb) -> Arc<dyn Store> {
         team: "street_rider".into(),
         skills: vec!["first_aid".into()],
         grid: code("610304003002001"),
+        on_duty: false,
     };
     store.add_responders(&[r], &tester()).await.unwrap();
     let at = event(1, "report").at;

@@ -160,8 +160,17 @@ async fn link_demo_responders(store: &dyn Store) -> anyhow::Result<()> {
         let inside = |r: &&civicgrid_store::ResponderRecord| {
             r.user_id.is_none() && UnitCode::parse(&r.grid).is_ok_and(|g| scope.contains(&g))
         };
-        // Its own team in its scope, else anyone free in its scope.
-        let pick = all.iter().filter(inside).find(|r| r.team == team).or_else(|| all.iter().find(inside));
+        // Its own team in its scope, else in its community, else anyone free in its scope.
+        let community = scope.at_level(civicgrid_domain::Level::Community).unwrap_or_else(|| scope.clone());
+        let nearby = |r: &&civicgrid_store::ResponderRecord| {
+            r.user_id.is_none() && r.team == team && UnitCode::parse(&r.grid).is_ok_and(|g| community.contains(&g))
+        };
+        let pick = all
+            .iter()
+            .filter(inside)
+            .find(|r| r.team == team)
+            .or_else(|| all.iter().find(nearby))
+            .or_else(|| all.iter().find(inside));
         if let Some(r) = pick {
             store.link_responder(r.id, Some(user.id), &Actor::system("demo")).await?;
         }

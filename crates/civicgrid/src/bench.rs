@@ -3,6 +3,7 @@
 //! generation, server start-up time and idle memory, access checks, case
 //! filing over HTTP and case indicators over a year.
 
+mod calls;
 mod cases;
 
 use anyhow::Context;
@@ -58,6 +59,26 @@ pub enum What {
         #[arg(long, default_value = "sqlite3")]
         sqlite3: String,
     },
+    /// One-click calls over HTTP: responders' positions per second through
+    /// the batch endpoint, then calls per second (filed with their case and
+    /// first offers) with latencies.
+    Calls {
+        /// Responders on duty (the demo's, topped up with synthetic volunteers).
+        #[arg(long, default_value_t = 100_000)]
+        responders: usize,
+        /// Clients sending positions.
+        #[arg(long, default_value_t = 4)]
+        senders: usize,
+        /// Positions per request.
+        #[arg(long, default_value_t = 1000)]
+        batch: usize,
+        /// Clients placing calls.
+        #[arg(long, default_value_t = 64)]
+        clients: usize,
+        /// Seconds of each phase.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
     /// All of the above but `kpi`, which needs a database made beforehand.
     All,
 }
@@ -73,6 +94,9 @@ pub async fn run(what: What) -> anyhow::Result<()> {
             cases::filing(clients, seconds, history, database, nodes).await
         }
         What::Kpi { db, sqlite3 } => cases::indicators(&db, &sqlite3).await,
+        What::Calls { responders, senders, batch, clients, seconds } => {
+            calls::run(responders, senders, batch, clients, seconds).await
+        }
         What::All => {
             access(20_000).await?;
             locate(200_000)?;

@@ -60,6 +60,7 @@ pub async fn add_responders(store: &dyn Store, bundle: &civicgrid_domain::Distri
             team: r.team.as_str().to_owned(),
             skills: r.skills.iter().map(|s| s.as_str().to_owned()).collect(),
             grid: r.grid,
+            on_duty: false,
         })
         .collect();
     store.add_responders(&rs, &Actor::system("demo")).await?;

@@ -10,7 +10,9 @@ mod accounts;
 mod bench;
 mod demo;
 mod dump_cmd;
+mod http;
 mod import_cmd;
+mod simulate;
 
 use anyhow::Context;
 use civicgrid_store::attachments::AttachmentStore;
@@ -297,6 +299,10 @@ enum Command {
         #[command(subcommand)]
         what: bench::What,
     },
+    /// Drive a running server's demo district: responders walk its streets
+    /// and report positions, calls arrive at a chosen rate and are answered,
+    /// walked to and done. For watching the command centre and making load.
+    Simulate(simulate::SimulateArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -532,6 +538,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Restore { db, from } => dump_cmd::restore(&db, &from).await?,
         Command::Export { db, to } => dump_cmd::export(&db, &to).await?,
         Command::Bench { what } => bench::run(what).await?,
+        Command::Simulate(args) => simulate::run(args).await?,
     }
     Ok(())
 }

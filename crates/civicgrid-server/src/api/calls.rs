@@ -29,7 +29,10 @@ pub const MAX_FIXES: usize = 10_000;
 #[serde(deny_unknown_fields)]
 pub struct Within {
     within: Option<String>,
+    /// Calls: open ones only (the default).
     open: Option<bool>,
+    /// Responders: only those on (or off) duty.
+    on_duty: Option<bool>,
 }
 
 /// `GET /api/v1/responders`: every responder in the caller's scope, live.
@@ -40,9 +43,33 @@ pub async fn list(
 ) -> Result<Json<Value>, ApiError> {
     let within = scope(&state, &caller, Permission::DispatchCalls, p.within.as_deref()).await?;
     let now = Timestamp::now();
-    let items: Vec<_> =
-        state.fleet.members(Some(&within)).iter().map(|m| responder_view(m, now, &state.dispatch)).collect();
+    let items: Vec<_> = state
+        .fleet
+        .members(Some(&within))
+        .iter()
+        .filter(|m| p.on_duty.is_none_or(|on| m.on_duty == on))
+        .map(|m| responder_view(m, now, &state.dispatch))
+        .collect();
     Ok(Json(json!({ "stale_after_s": state.dispatch.stale_after.as_secs(), "items": items })))
+}
+
+/// The responder a request acts as: the caller's own, or with
+/// `responder_id` one the caller relays for (a rider platform's feed under
+/// a command-centre account, within its dispatch scope).
+fn acting_as(state: &AppState, caller: &Caller, responder_id: Option<i64>) -> Result<Member, ApiError> {
+    let own = state.fleet.member_of_user(caller.principal.user_id);
+    let Some(id) = responder_id.filter(|id| own.as_ref().is_none_or(|m| m.id != *id)) else {
+        if !caller.principal.may(Permission::RespondToCalls) {
+            return Err(ApiError::forbidden("your role does not answer calls"));
+        }
+        return me(state, caller);
+    };
+    let m = state.fleet.member(id).ok_or_else(|| ApiError::unprocessable(format!("no responder {id}")))?;
+    let grid = civicgrid_domain::UnitCode::parse(&m.grid).map_err(|e| ApiError::internal_with(e.to_string()))?;
+    if !caller.principal.may_at(Permission::DispatchCalls, &grid) {
+        return Err(ApiError::forbidden(format!("you may not answer for responder {id}")));
+    }
+    Ok(m)
 }
 
 /// The caller's own responder, or 404.
@@ -102,6 +129,28 @@ pub async fn duty(
     }
     state.fleet.set_duty(m.id, body.on_duty);
     let m = state.fleet.member(m.id).unwrap_or(m);
+    Ok(Json(json!(responder_view(&m, Timestamp::now(), &state.dispatch))))
+}
+
+/// `PUT /api/v1/responders/{id}/duty`: the command centre (a roster, a
+/// feed) puts a responder of its scope on or off duty.
+pub async fn duty_of(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<i64>,
+    J(body): J<Duty>,
+) -> Result<Json<Value>, ApiError> {
+    let hidden = || ApiError::not_found(format!("responder {id} not found"));
+    let m = state.fleet.member(id).ok_or_else(hidden)?;
+    let grid = civicgrid_domain::UnitCode::parse(&m.grid).map_err(|_| hidden())?;
+    if !caller.principal.may_at(Permission::DispatchCalls, &grid) {
+        return Err(hidden());
+    }
+    if !state.store.set_duty(id, body.on_duty, &caller.actor()).await? {
+        return Err(hidden());
+    }
+    state.fleet.set_duty(id, body.on_duty);
+    let m = state.fleet.member(id).unwrap_or(m);
     Ok(Json(json!(responder_view(&m, Timestamp::now(), &state.dispatch))))
 }
 
@@ -231,10 +280,16 @@ pub fn call_json(state: &AppState, c: &CallRecord, full: bool) -> Value {
             (Some(a), Some((p, _))) => Some(a.haversine_m(p).round()),
             _ => None,
         };
+        // The walk's detour over the streets, as measured when the offer was made.
+        let detour = c
+            .offers
+            .iter()
+            .find(|o| o.responder_id == m.id && o.distance_m > 0)
+            .map_or(1.0, |o| (o.walk_s as f64 * state.dispatch.walk_mps / o.distance_m as f64).max(1.0));
         let mut o = json!({
             "responder_id": m.id, "first_name": m.first_name(), "team": m.team,
             "distance_m": distance,
-            "eta_s": distance.map(|d| (d / state.dispatch.walk_mps).round()),
+            "eta_s": distance.map(|d| (d * detour / state.dispatch.walk_mps).round()),
         });
         if full {
             o["lat"] = json!(m.pos.map(|(p, _)| p.lat()));
@@ -428,6 +483,8 @@ pub async fn one(
 #[serde(deny_unknown_fields)]
 pub struct Answer {
     accept: bool,
+    /// A responder the caller relays for (see `acting_as`); the caller's own by default.
+    responder_id: Option<i64>,
 }
 
 /// `POST /api/v1/calls/{id}/answer`: the responder accepts or declines.
@@ -437,7 +494,7 @@ pub async fn answer(
     Path(id): Path<i64>,
     J(body): J<Answer>,
 ) -> Result<Json<Value>, ApiError> {
-    let m = me(&state, &caller)?;
+    let m = acting_as(&state, &caller, body.responder_id)?;
     visible(&state, &caller, id).await?;
     let call = dispatch::answer(&state, id, &m, &caller.actor(), body.accept).await?;
     Ok(Json(call_json(&state, &call, true)))
@@ -451,6 +508,7 @@ pub struct Progress {
     note: String,
     #[serde(default)]
     photos: Vec<String>,
+    responder_id: Option<i64>,
 }
 
 /// `POST /api/v1/calls/{id}/progress`: the owner is on the way, on the
@@ -461,7 +519,7 @@ pub async fn progress(
     Path(id): Path<i64>,
     J(body): J<Progress>,
 ) -> Result<Json<Value>, ApiError> {
-    let m = me(&state, &caller)?;
+    let m = acting_as(&state, &caller, body.responder_id)?;
     visible(&state, &caller, id).await?;
     let to: CallState = body.step.parse().map_err(ApiError::unprocessable)?;
     if body.note.chars().count() > 2000 {

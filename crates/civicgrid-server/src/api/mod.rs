@@ -67,6 +67,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/responders", get(calls::list))
         .route("/api/v1/responders/me", get(calls::mine))
         .route("/api/v1/responders/me/duty", put(calls::duty))
+        .route("/api/v1/responders/{id}/duty", put(calls::duty_of))
         .route("/api/v1/responders/locations", post(calls::locations))
         .route("/api/v1/calls", get(calls::calls).post(calls::place))
         .route("/api/v1/calls/{id}", get(calls::one))

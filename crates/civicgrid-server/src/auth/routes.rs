@@ -99,8 +99,10 @@ pub const ROUTES: &[RouteSpec] = &[
     api("POST", "/api/v1/calls", Need(ReportCases)),
     // The caller, the responders offered it, or the command centre over its grid.
     api("GET", "/api/v1/calls/{id}", Signed),
-    api("POST", "/api/v1/calls/{id}/answer", Need(RespondToCalls)),
-    api("POST", "/api/v1/calls/{id}/progress", Need(RespondToCalls)),
+    // A responder for themselves, or a feed for its responders; the handler decides.
+    api("POST", "/api/v1/calls/{id}/answer", Signed),
+    api("POST", "/api/v1/calls/{id}/progress", Signed),
+    api("PUT", "/api/v1/responders/{id}/duty", Need(DispatchCalls)),
     api("POST", "/api/v1/calls/{id}/assign", Need(DispatchCalls)),
     api("POST", "/api/v1/calls/{id}/callback", Need(DispatchCalls)),
     api("POST", "/api/v1/calls/{id}/escalate", Need(DispatchCalls)),

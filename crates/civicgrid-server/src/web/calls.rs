@@ -54,7 +54,7 @@ pub async fn command(State(state): State<AppState>, visitor: Visitor, RawQuery(q
             "calls": format!("/api/v1/calls?open=true&within={within}"),
             "call": "/api/v1/calls/",
             "case": "/api/v1/cases/",
-            "responders": format!("/api/v1/responders?within={within}"),
+            "responders": format!("/api/v1/responders?within={within}&on_duty=true"),
             "events": "/api/v1/events",
             "cameras": me.principal.may(Permission::ViewCameras).then_some("/api/v1/cameras"),
             "poll_ms": 2000,

@@ -96,6 +96,7 @@ async fn write_demo(store: &dyn civicgrid_store::Store) {
             team: r.team.as_str().into(),
             skills: r.skills.iter().map(|s| s.as_str().to_owned()).collect(),
             grid: r.grid,
+            on_duty: false,
         })
         .collect();
     store.add_responders(&responders, &system).await.unwrap();

@@ -87,12 +87,29 @@ pub fn http_as(
     path: &str,
     body: &str,
 ) -> std::io::Result<(u16, String)> {
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    exchange(addr, &auth, method, path, body)
+}
+
+/// A request with a bearer token and one more header line (`Name: value`).
+pub fn http_with(
+    addr: &str,
+    token: &str,
+    method: &str,
+    path: &str,
+    header: &str,
+    body: &str,
+) -> std::io::Result<(u16, String)> {
+    exchange(addr, &format!("Authorization: Bearer {token}\r\n{header}\r\n"), method, path, body)
+}
+
+/// One request with `headers` (lines ending in CRLF) on a connection of its own.
+fn exchange(addr: &str, headers: &str, method: &str, path: &str, body: &str) -> std::io::Result<(u16, String)> {
     let mut s = TcpStream::connect(addr)?;
     s.set_read_timeout(Some(Duration::from_secs(30)))?;
-    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
     write!(
         s,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{headers}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     )?;
     let mut raw = String::new();

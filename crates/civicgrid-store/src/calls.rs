@@ -348,7 +348,8 @@ where
 /// under both backends' limits.
 const FIXES_PER_STATEMENT: usize = 500;
 
-/// Writes the last position of each responder, many to a statement.
+/// Writes the last position of each responder, many to a statement; a fix
+/// older than the one stored (another writer's, committed first) is not.
 pub(crate) async fn write_positions<DB>(conn: &mut DB::Connection, fixes: &[PositionFix]) -> Result<()>
 where
     DB: Catalog,
@@ -363,7 +364,7 @@ where
         }
         text_sql.push_str(
             ") UPDATE responders SET lat = v.lat, lon = v.lon, located_at = v.at, changed_at = ? \
-             FROM v WHERE responders.id = v.id",
+             FROM v WHERE responders.id = v.id AND (responders.located_at IS NULL OR responders.located_at <= v.at)",
         );
         let q = sql::<DB>(&text_sql);
         let mut cells = Vec::with_capacity(chunk.len() * 4 + 1);
@@ -668,13 +669,6 @@ macro_rules! backend_calls {
                 tx.commit().await?;
             }
             Ok(done)
-        }
-
-        pub(super) async fn put_positions(&self, fixes: &[crate::PositionFix]) -> crate::Result<()> {
-            let mut tx = self.write().await?;
-            crate::calls::write_positions::<$db>(&mut tx, fixes).await?;
-            tx.commit().await?;
-            Ok(())
         }
 
         pub(super) async fn read_call(&self, id: i64) -> crate::Result<Option<crate::CallRecord>> {

@@ -59,6 +59,9 @@ pub enum StoreError {
     Corrupt(String),
     #[error("encryption: {0}")]
     Crypto(String),
+    /// A write that failed with others committed in the same transaction.
+    #[error("the write failed: {0}")]
+    Write(String),
 }
 
 /// Lower-case hex of `bytes`: hashes, blind indexes.

@@ -444,6 +444,21 @@ pub(crate) fn case_number_prefix(district: &str, at: jiff::Timestamp) -> String 
     format!("{district}-{day}-")
 }
 
+/// The highest case number of a district-day, read from the index by
+/// `MAX(number)` over the prefix's range rather than counted: the count
+/// grows with the day's cases, the maximum does not. Six-digit sequence
+/// numbers order as text; past 999,999 in a day they would not, and the
+/// caller counts instead (`None`).
+pub(crate) const MAX_CASE_NUMBER: &str = "SELECT MAX(number) FROM cases WHERE number >= ? AND number < ?";
+
+/// The sequence number after `max` (the day's highest number), or `None`
+/// when the caller must count.
+pub(crate) fn next_case_seq(prefix: &str, max: Option<&str>) -> Option<i64> {
+    let Some(max) = max else { return Some(1) };
+    let n: i64 = max.strip_prefix(prefix)?.parse().ok()?;
+    (n < 999_999).then_some(n + 1)
+}
+
 /// Metres per degree of latitude, for the bounding box around a point.
 const M_PER_DEG: f64 = 111_320.0;
 

@@ -185,6 +185,59 @@ async fn a_call_is_filed_with_its_case_once_per_key(db: TestDb) {
     assert!(matches!(e, Err(StoreError::Conflict(_))), "{e:?}");
 }
 
+async fn calls_at_once_are_each_filed_once(db: TestDb) {
+    let store = with_responders(&db).await;
+    // Many presses at once: those with one key make one call, the others one each.
+    let presses = (0..40).map(|i| {
+        let store = store.clone();
+        let key = if i % 2 == 0 { "same".to_owned() } else { format!("own-{i}") };
+        tokio::spawn(async move {
+            let at = Timestamp::now();
+            let events = [(event(1, "report", at), "reported".to_owned())];
+            let call = NewCall { kind: "fall".into(), device: None, give_up_at: at, offers: vec![offer(1, 45)] };
+            let added = store.open_call(&call, &new_case(), &events, &summary("reported"), Some(&key), &tester()).await;
+            (key, added.unwrap())
+        })
+    });
+    let mut same = Vec::new();
+    let mut created = 0;
+    for p in presses {
+        let (key, added) = p.await.unwrap();
+        created += usize::from(added.created);
+        if key == "same" {
+            same.push(added.item.id);
+        }
+        assert_eq!(added.item.offers.len(), 1, "filed with its first offer");
+        assert_eq!(added.item.round, 1);
+    }
+    assert_eq!(created, 21, "20 own keys and one shared");
+    same.dedup();
+    assert_eq!(same.len(), 1, "one call for the shared key: {same:?}");
+    let all = store.calls(&CallQuery { open_only: true, ..CallQuery::default() }).await.unwrap();
+    assert_eq!(all.len(), 21);
+    let numbers: std::collections::BTreeSet<i64> = all.iter().map(|c| c.case_id).collect();
+    assert_eq!(numbers.len(), 21);
+    // Positions sent at once all land, the latest of each responder kept.
+    let t0 = Timestamp::now();
+    let moves = (0..20).map(|i| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let at = t0 + SignedDuration::from_millis(i);
+            let fix = |id| PositionFix { responder_id: id, lat: 34.011 + i as f64 * 1e-5, lon: 107.005, at };
+            store.record_positions(&[fix(1), fix(2)]).await.unwrap();
+        })
+    });
+    for m in moves {
+        m.await.unwrap();
+    }
+    for r in store.responders(None).await.unwrap() {
+        assert_eq!(
+            r.located_at.map(|t| t.as_millisecond()),
+            Some((t0 + SignedDuration::from_millis(19)).as_millisecond())
+        );
+    }
+}
+
 async fn a_step_is_all_or_nothing(db: TestDb) {
     let store = with_responders(&db).await;
     let call = open(store.as_ref(), "k").await;
@@ -278,6 +331,7 @@ async fn lapsed_offers_make_a_call_due(db: TestDb) {
 on_each_backend!(
     responders_are_registered_linked_and_moved,
     a_call_is_filed_with_its_case_once_per_key,
+    calls_at_once_are_each_filed_once,
     a_step_is_all_or_nothing,
     exactly_one_of_many_racing_accepts_owns_the_call,
     lapsed_offers_make_a_call_due,

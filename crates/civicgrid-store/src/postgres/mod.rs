@@ -183,6 +183,14 @@ impl PgStore {
     }
 
     crate::calls::backend_calls!(Postgres);
+
+    /// Positions in one transaction: PostgreSQL takes many writers at once.
+    async fn put_positions(&self, fixes: &[crate::PositionFix]) -> Result<()> {
+        let mut tx = self.write().await?;
+        crate::calls::write_positions::<Postgres>(&mut tx, fixes).await?;
+        tx.commit().await?;
+        Ok(())
+    }
 }
 
 #[async_trait]

@@ -5,7 +5,7 @@ use super::SqliteStore;
 use super::audit::append;
 use crate::cases::*;
 use crate::feed::{CHANGE_COLUMNS, CHANGES_AFTER, CaseChange, change_from_row, change_of};
-use crate::schema::{case_number_prefix, keep_near, push_case_filters, push_case_page};
+use crate::schema::{MAX_CASE_NUMBER, case_number_prefix, keep_near, next_case_seq, push_case_filters, push_case_page};
 use crate::stored::{case_from_row, event_from_row, now_text, ts_text};
 use crate::view::{Added, Page};
 use crate::{Actor, NewAudit, Result, StoreError};
@@ -121,12 +121,20 @@ async fn file_in(
     }
     // Numbers run per district and day in China Standard Time.
     let prefix = case_number_prefix(&place[0], first.at);
-    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM cases WHERE number >= ? AND number < ?")
-        .bind(&prefix)
-        .bind(format!("{prefix}:"))
-        .fetch_one(&mut *conn)
-        .await?;
-    let number = format!("{prefix}{:06}", n + 1);
+    let max: Option<String> =
+        sqlx::query_scalar(MAX_CASE_NUMBER).bind(&prefix).bind(format!("{prefix}:")).fetch_one(&mut *conn).await?;
+    let seq = match next_case_seq(&prefix, max.as_deref()) {
+        Some(seq) => seq,
+        None => {
+            let n: i64 = sqlx::query_scalar("SELECT count(*) FROM cases WHERE number >= ? AND number < ?")
+                .bind(&prefix)
+                .bind(format!("{prefix}:"))
+                .fetch_one(&mut *conn)
+                .await?;
+            n + 1
+        }
+    };
+    let number = format!("{prefix}{seq:06}");
     let now = now_text();
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO cases (number, source, category, title, description, lat, lon, district_code, street_code, \
@@ -177,6 +185,32 @@ async fn file_in(
     let case = load_case(conn, id).await?.ok_or_else(|| StoreError::NotFound(format!("case {id}")))?;
     let changes = changes_of(&case, &ids, events);
     Ok((Added { item: case, created: true }, changes))
+}
+
+/// Files a call with its case inside a transaction; see
+/// [`crate::Store::open_call`]. The notices to tell once it commits.
+pub(super) async fn call_in(
+    conn: &mut SqliteConnection,
+    call: &crate::NewCall,
+    new: &NewCase,
+    events: &[(CaseEventRecord, String)],
+    summary: &CaseSummary,
+    key: Option<&str>,
+    by: &Actor,
+) -> Result<(Added<crate::CallRecord>, Vec<CaseChange>)> {
+    let (added, changes) = file_in(conn, new, events, summary, key, by).await?;
+    let case_id = added.item.id;
+    let id = if added.created {
+        let at = events.first().map_or_else(jiff::Timestamp::now, |(e, _)| e.at);
+        crate::calls::insert_call::<Sqlite>(conn, case_id, call, at).await?
+    } else {
+        crate::calls::call_of_case::<Sqlite>(conn, case_id)
+            .await?
+            .ok_or_else(|| StoreError::Conflict(format!("Idempotency-Key {key:?} was used for a case, not a call")))?
+    };
+    let item =
+        crate::calls::load_call::<Sqlite>(conn, id).await?.ok_or_else(|| StoreError::NotFound(format!("call {id}")))?;
+    Ok((Added { item, created: added.created }, changes))
 }
 
 /// The feed's notices of events just written with these ids.
@@ -235,36 +269,6 @@ impl SqliteStore {
             self.feed.commit(tx, changes).await?;
         }
         Ok(added)
-    }
-
-    /// Files a call with its case; see [`crate::Store::open_call`].
-    pub(super) async fn insert_call(
-        &self,
-        call: &crate::NewCall,
-        new: &NewCase,
-        events: &[(CaseEventRecord, String)],
-        summary: &CaseSummary,
-        key: Option<&str>,
-        by: &Actor,
-    ) -> Result<Added<crate::CallRecord>> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let (added, changes) = file_in(&mut tx, new, events, summary, key, by).await?;
-        let case_id = added.item.id;
-        let id = if added.created {
-            let at = events.first().map_or_else(jiff::Timestamp::now, |(e, _)| e.at);
-            crate::calls::insert_call::<Sqlite>(&mut tx, case_id, call, at).await?
-        } else {
-            crate::calls::call_of_case::<Sqlite>(&mut tx, case_id).await?.ok_or_else(|| {
-                StoreError::Conflict(format!("Idempotency-Key {key:?} was used for a case, not a call"))
-            })?
-        };
-        let item = crate::calls::load_call::<Sqlite>(&mut tx, id)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("call {id}")))?;
-        if added.created {
-            self.feed.commit(tx, changes).await?;
-        }
-        Ok(Added { item, created: added.created })
     }
 
     /// One step of a call; see [`crate::Store::update_call`].

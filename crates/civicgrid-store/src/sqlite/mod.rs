@@ -5,6 +5,7 @@
 mod access;
 mod audit;
 mod cases;
+mod group;
 mod history;
 mod network;
 mod residents;
@@ -43,6 +44,8 @@ pub struct SqliteStore {
     pool: SqlitePool,
     keys: KeyRing,
     feed: std::sync::Arc<LocalFeed>,
+    /// The group-commit writer of positions and new calls.
+    group: tokio::sync::mpsc::Sender<group::Job>,
 }
 
 /// The live feed of a SQLite database: one process serves a file, so the
@@ -111,7 +114,9 @@ impl SqliteStore {
         let max = if url.contains(":memory:") { 1 } else { 8 };
         let pool = SqlitePoolOptions::new().max_connections(max).min_connections(1).connect_with(opts).await?;
         MIGRATOR.run(&pool).await?;
-        Ok(SqliteStore { pool, keys, feed: std::sync::Arc::new(LocalFeed::new()) })
+        let feed = std::sync::Arc::new(LocalFeed::new());
+        let group = group::start(pool.clone(), feed.clone());
+        Ok(SqliteStore { pool, keys, feed, group })
     }
 
     /// All counts, grouped by the units of level `by` (one group when `None`).
@@ -870,7 +875,7 @@ impl Store for SqliteStore {
     }
 
     async fn record_positions(&self, fixes: &[crate::PositionFix]) -> Result<()> {
-        self.put_positions(fixes).await
+        group::run(&self.group, |reply| group::Job::Positions(fixes.to_vec(), reply)).await
     }
 
     async fn open_call(
@@ -882,7 +887,15 @@ impl Store for SqliteStore {
         idempotency_key: Option<&str>,
         by: &Actor,
     ) -> Result<Added<crate::CallRecord>> {
-        self.insert_call(call, case, events, summary, idempotency_key, by).await
+        let job = group::CallJob {
+            call: call.clone(),
+            case: case.clone(),
+            events: events.to_vec(),
+            summary: summary.clone(),
+            key: idempotency_key.map(str::to_owned),
+            by: by.clone(),
+        };
+        group::run(&self.group, |reply| group::Job::Call(Box::new(job), reply)).await
     }
 
     async fn update_call(&self, update: &crate::CallUpdate, by: &Actor) -> Result<crate::CallRecord> {

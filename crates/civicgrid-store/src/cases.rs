@@ -122,6 +122,17 @@ pub struct ImportedCase {
     pub summary: CaseSummary,
 }
 
+/// The audit entry of a filing.
+pub(crate) fn file_audit(by: &crate::Actor, id: i64, number: &str, new: &NewCase) -> crate::NewAudit {
+    crate::NewAudit {
+        actor: by.clone(),
+        action: "file_case".into(),
+        target: format!("case:{id}"),
+        detail: serde_json::json!({ "number": number, "source": new.source, "category": new.category }),
+        reason: None,
+    }
+}
+
 /// The audit entry of [`crate::Store::drop_escalation`].
 pub(crate) fn drop_escalation_audit(by: &crate::Actor, case_id: i64, deadline: Timestamp) -> crate::NewAudit {
     crate::NewAudit {

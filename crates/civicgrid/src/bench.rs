@@ -152,6 +152,21 @@ fn locate(n: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The bounding box `[west, south, east, north]` of every grid of a district.
+fn grid_boxes(bundle: &civicgrid_domain::DistrictBundle) -> Vec<[f64; 4]> {
+    bundle
+        .units
+        .iter()
+        .filter(|u| u.level() == Level::Grid)
+        .filter_map(|u| u.boundary.as_ref())
+        .map(|ring| {
+            ring.iter().fold([f64::MAX, f64::MAX, f64::MIN, f64::MIN], |b, [x, y]| {
+                [b[0].min(*x), b[1].min(*y), b[2].max(*x), b[3].max(*y)]
+            })
+        })
+        .collect()
+}
+
 /// The nearest-rank percentile `p` (0 to 1) of sorted values.
 fn percentile(sorted: &[u64], p: f64) -> u64 {
     let rank = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len().max(1));

@@ -50,19 +50,25 @@ pub async fn load(store: &dyn Store, seed: u64, report: bool) -> anyhow::Result<
     Ok(())
 }
 
-/// Registers the demo district's responders (people of the four answering
-/// teams, with synthetic skills). They have no position until one is reported.
-pub async fn add_responders(store: &dyn Store, bundle: &civicgrid_domain::DistrictBundle) -> anyhow::Result<usize> {
-    let rs: Vec<NewResponder> = civicgrid_demo::responders(bundle)
+/// The demo district's responders (people of the four answering teams,
+/// with synthetic skills) as the store registers them.
+pub fn responder_records(bundle: &civicgrid_domain::DistrictBundle, on_duty: bool) -> Vec<NewResponder> {
+    civicgrid_demo::responders(bundle)
         .into_iter()
         .map(|r| NewResponder {
             id: r.person,
             team: r.team.as_str().to_owned(),
             skills: r.skills.iter().map(|s| s.as_str().to_owned()).collect(),
             grid: r.grid,
-            on_duty: false,
+            on_duty,
         })
-        .collect();
+        .collect()
+}
+
+/// Registers the demo district's responders, off duty and with no position
+/// until one is reported.
+pub async fn add_responders(store: &dyn Store, bundle: &civicgrid_domain::DistrictBundle) -> anyhow::Result<usize> {
+    let rs = responder_records(bundle, false);
     store.add_responders(&rs, &Actor::system("demo")).await?;
     Ok(rs.len())
 }

@@ -5,7 +5,7 @@
 //! the command centre's take-over.
 
 use super::extract::{J, Q};
-use super::{idempotency_key, parse_crs, scope};
+use super::{idempotency_key, parse_crs, point_in_grid, scope};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::casework::{self, actor_as_reporter, actor_at};
@@ -347,13 +347,7 @@ pub async fn place(
     {
         return Err(ApiError::unprocessable("a device code has 1 to 64 letters, digits, - or _"));
     }
-    let crs = parse_crs(body.crs.as_deref())?;
-    let point = crs.to_wgs84(body.lat, body.lon).map_err(|e| ApiError::unprocessable(e.to_string()))?;
-    let grid = state
-        .locator()
-        .grid_of(point)
-        .cloned()
-        .ok_or_else(|| ApiError::unprocessable("the point lies outside the district's grids"))?;
+    let (point, grid) = point_in_grid(&state, body.lat, body.lon, body.crs.as_deref())?;
     let district =
         grid.at_level(Level::District).ok_or_else(|| ApiError::internal_with("a grid without a district"))?;
     let reporter = actor_at(&caller, Permission::ReportCases, &grid)

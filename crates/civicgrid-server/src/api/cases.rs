@@ -4,7 +4,7 @@
 //! workflow's events.
 
 use super::extract::{J, Q};
-use super::{idempotency_key, parse_crs, scope};
+use super::{idempotency_key, parse_crs, point_in_grid, scope};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::casework::{self, actions_for, actor_as_reporter, actor_at, may_see};
@@ -110,13 +110,7 @@ pub async fn file(
     {
         return Err(ApiError::unprocessable(format!("{c} is not a sub-class of the case catalogue")));
     }
-    let crs = parse_crs(body.crs.as_deref())?;
-    let point = crs.to_wgs84(body.lat, body.lon).map_err(|e| ApiError::unprocessable(e.to_string()))?;
-    let grid = state
-        .locator()
-        .grid_of(point)
-        .cloned()
-        .ok_or_else(|| ApiError::unprocessable("the point lies outside the district's grids"))?;
+    let (point, grid) = point_in_grid(&state, body.lat, body.lon, body.crs.as_deref())?;
     // Staff report within their scope; residents anywhere in the district.
     let actor = match actor_at(&caller, Permission::ReportCases, &grid) {
         Some(a) => a,

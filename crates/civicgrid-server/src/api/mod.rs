@@ -311,6 +311,23 @@ struct BoundaryParams {
     crs: Option<String>,
 }
 
+/// A point given in `crs` (WGS-84 by default), in WGS-84, with the grid
+/// that holds it; 422 out of range or outside every grid.
+pub(crate) fn point_in_grid(
+    state: &AppState,
+    lat: f64,
+    lon: f64,
+    crs: Option<&str>,
+) -> Result<(LatLng, UnitCode), ApiError> {
+    let point = parse_crs(crs)?.to_wgs84(lat, lon).map_err(|e| ApiError::unprocessable(e.to_string()))?;
+    let grid = state
+        .locator()
+        .grid_of(point)
+        .cloned()
+        .ok_or_else(|| ApiError::unprocessable("the point lies outside the district's grids"))?;
+    Ok((point, grid))
+}
+
 pub(crate) fn parse_crs(crs: Option<&str>) -> Result<Crs, ApiError> {
     crs.map_or(Ok(Crs::Wgs84), |c| c.parse().map_err(|e: civicgrid_geo::GeoError| ApiError::bad_request(e.to_string())))
 }
@@ -537,13 +554,7 @@ async fn add_facility(
     if body.address.chars().count() > 200 {
         return Err(ApiError::unprocessable("address must be at most 200 characters"));
     }
-    let crs = parse_crs(body.crs.as_deref())?;
-    let point = crs.to_wgs84(body.lat, body.lon).map_err(|e| ApiError::unprocessable(e.to_string()))?;
-    let grid = state
-        .locator()
-        .grid_of(point)
-        .cloned()
-        .ok_or_else(|| ApiError::unprocessable("the point lies outside the district's grids"))?;
+    let (point, grid) = point_in_grid(&state, body.lat, body.lon, body.crs.as_deref())?;
     if !caller.principal.may_at(Permission::ManageFacilities, &grid) {
         return Err(ApiError::forbidden(format!("grid {grid} is outside the area you manage")));
     }

@@ -199,17 +199,7 @@ async fn file_in(
             .execute(&mut *conn)
             .await?;
     }
-    append(
-        conn,
-        &NewAudit {
-            actor: by.clone(),
-            action: "file_case".into(),
-            target: format!("case:{id}"),
-            detail: serde_json::json!({ "number": number, "source": new.source, "category": new.category }),
-            reason: None,
-        },
-    )
-    .await?;
+    append(conn, &file_audit(by, id, &number, new)).await?;
     let case = load_case(conn, id).await?.ok_or_else(|| StoreError::NotFound(format!("case {id}")))?;
     Ok(Added { item: case, created: true })
 }

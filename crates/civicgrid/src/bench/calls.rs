@@ -9,7 +9,7 @@ use crate::Db;
 use crate::http::Conn;
 use anyhow::Context;
 use civicgrid_domain::{Gender, Level, Person, PersonRole, RoleKind};
-use civicgrid_store::{Actor, NewResponder};
+use civicgrid_store::Actor;
 use jiff::Timestamp;
 use rand::{Rng, SeedableRng};
 use std::sync::Arc;
@@ -62,16 +62,7 @@ pub async fn run(responders: usize, senders: usize, batch: usize, clients: usize
     let t = Instant::now();
     let bundle = district(responders);
     store.import_district(&bundle, &|_, _| {}, &system).await?;
-    let all: Vec<NewResponder> = civicgrid_demo::responders(&bundle)
-        .into_iter()
-        .map(|r| NewResponder {
-            id: r.person,
-            team: r.team.as_str().to_owned(),
-            skills: r.skills.iter().map(|s| s.as_str().to_owned()).collect(),
-            grid: r.grid,
-            on_duty: true,
-        })
-        .collect();
+    let all = crate::demo::responder_records(&bundle, true);
     store.add_responders(&all, &system).await?;
     crate::accounts::ensure_demo_accounts_quietly(store.as_ref(), crate::accounts::DEMO_PASSWORD).await?;
     let operator = store.user_by_name("demo-operator").await?.context("demo-operator")?;
@@ -87,17 +78,7 @@ pub async fn run(responders: usize, senders: usize, batch: usize, clients: usize
     let auth = format!("Authorization: Bearer {secret}\r\n");
 
     // Each responder somewhere in a random grid of the district.
-    let grids: Vec<[f64; 4]> = bundle
-        .units
-        .iter()
-        .filter(|u| u.level() == Level::Grid)
-        .filter_map(|u| u.boundary.as_ref())
-        .map(|ring| {
-            ring.iter().fold([f64::MAX, f64::MAX, f64::MIN, f64::MIN], |b, [x, y]| {
-                [b[0].min(*x), b[1].min(*y), b[2].max(*x), b[3].max(*y)]
-            })
-        })
-        .collect();
+    let grids = super::grid_boxes(&bundle);
     let grids = Arc::new(grids);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
     let ids: Vec<i64> = all.iter().map(|r| r.id).collect();

@@ -98,17 +98,7 @@ pub async fn filing(
     }
     let addrs: Vec<String> = servers.iter().map(|(_, a, _)| a.clone()).collect();
     let addr = addrs[0].clone();
-    let grids: Vec<[f64; 4]> = bundle
-        .units
-        .iter()
-        .filter(|u| u.level() == Level::Grid)
-        .filter_map(|u| u.boundary.as_ref())
-        .map(|ring| {
-            ring.iter().fold([f64::MAX, f64::MAX, f64::MIN, f64::MIN], |b, [x, y]| {
-                [b[0].min(*x), b[1].min(*y), b[2].max(*x), b[3].max(*y)]
-            })
-        })
-        .collect();
+    let grids = super::grid_boxes(&bundle);
     let grids = Arc::new(grids);
     let categories: Arc<Vec<String>> =
         Arc::new(casework::rules().catalogue.categories().map(|c| c.code.to_string()).collect());

@@ -844,10 +844,12 @@ pub async fn operator_note(
     .await
 }
 
-/// One turn of the dispatcher: catch up with other nodes' responder rows,
-/// then give every call whose offers lapsed its next round.
+/// One turn of the dispatcher: catch up with other nodes' responder rows
+/// (on a shared database), then give every call whose offers lapsed its next round.
 pub async fn turn(state: &AppState) -> Result<usize, ApiError> {
-    state.fleet.sync(state.store.as_ref()).await?;
+    if state.store.shared() {
+        state.fleet.sync(state.store.as_ref()).await?;
+    }
     let due =
         state.store.calls(&CallQuery { due_at: Some(Timestamp::now()), limit: 500, ..CallQuery::default() }).await?;
     let mut n = 0;

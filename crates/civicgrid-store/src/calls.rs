@@ -410,7 +410,8 @@ where
     Ok(id)
 }
 
-/// Offers of a round; a responder offered the call before gets it again.
+/// Offers of a round, in one statement; a responder offered the call
+/// before gets it again.
 async fn insert_offers<DB>(
     conn: &mut DB::Connection,
     call: i64,
@@ -423,14 +424,19 @@ where
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
 {
-    let q = sql::<DB>(
+    if offers.is_empty() {
+        return Ok(());
+    }
+    let rows = vec!["(?, ?, ?, 'offered', ?, ?, ?, ?)"; offers.len()].join(", ");
+    let q = sql::<DB>(&format!(
         "INSERT INTO call_offers (call_id, responder_id, round, state, distance_m, walk_s, offered_at, expires_at) \
-         VALUES (?, ?, ?, 'offered', ?, ?, ?, ?) ON CONFLICT (call_id, responder_id) DO UPDATE SET \
+         VALUES {rows} ON CONFLICT (call_id, responder_id) DO UPDATE SET \
          round = excluded.round, state = 'offered', distance_m = excluded.distance_m, walk_s = excluded.walk_s, \
-         offered_at = excluded.offered_at, expires_at = excluded.expires_at, answered_at = NULL",
-    );
+         offered_at = excluded.offered_at, expires_at = excluded.expires_at, answered_at = NULL"
+    ));
+    let mut cells = Vec::with_capacity(offers.len() * 7);
     for o in offers {
-        let cells = vec![
+        cells.extend([
             Cell::Int(call),
             Cell::Int(o.responder_id),
             Cell::Int(round),
@@ -438,9 +444,9 @@ where
             Cell::Int(o.walk_s),
             ts(at),
             ts(o.expires_at),
-        ];
-        bound::<DB>(&q, cells).execute(&mut *conn).await?;
+        ]);
     }
+    bound::<DB>(&q, cells).execute(&mut *conn).await?;
     Ok(())
 }
 

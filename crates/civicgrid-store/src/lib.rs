@@ -83,6 +83,10 @@ pub type Progress<'a> = &'a (dyn Fn(u64, u64) + Send + Sync);
 pub trait Store: Send + Sync + std::fmt::Debug {
     /// True when no organisation unit has been stored yet.
     async fn is_empty(&self) -> Result<bool>;
+    /// Whether other servers may write to this database (PostgreSQL): what a
+    /// node keeps in memory must then catch up from it. A SQLite file has one
+    /// server, whose own writes are all there is.
+    fn shared(&self) -> bool;
 
     /// Writes a whole district in one transaction: all of it or nothing.
     async fn import_district(&self, bundle: &DistrictBundle, progress: Progress<'_>, by: &Actor) -> Result<()>;

@@ -195,6 +195,10 @@ impl PgStore {
 
 #[async_trait]
 impl Store for PgStore {
+    fn shared(&self) -> bool {
+        true
+    }
+
     async fn is_empty(&self) -> Result<bool> {
         let n: i64 = sqlx::query_scalar("SELECT count(*) FROM org_units").fetch_one(&self.pool).await?;
         Ok(n == 0)

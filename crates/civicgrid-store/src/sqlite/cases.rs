@@ -11,38 +11,49 @@ use crate::view::{Added, Page};
 use crate::{Actor, NewAudit, Result, StoreError};
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
-/// Inserts the event with the next global id (writers take turns on SQLite,
-/// so ids follow the order of commits) and the case's state after it; the id.
-async fn insert_event(conn: &mut SqliteConnection, case_id: i64, e: &CaseEventRecord, state: &str) -> Result<i64> {
-    for photo in &e.photos {
-        sqlx::query("INSERT OR IGNORE INTO case_attachments (case_id, attachment_id) VALUES (?, ?)")
-            .bind(case_id)
-            .bind(photo)
-            .execute(&mut *conn)
-            .await?;
+/// Inserts events of a case with the next global ids (writers take turns
+/// on SQLite, so ids follow the order of commits), each with the case's
+/// state after it, in one statement; their ids.
+async fn insert_events(
+    conn: &mut SqliteConnection,
+    case_id: i64,
+    events: &[(CaseEventRecord, String)],
+) -> Result<Vec<i64>> {
+    let mut photos = Vec::with_capacity(events.len());
+    for (e, _) in events {
+        for photo in &e.photos {
+            sqlx::query("INSERT OR IGNORE INTO case_attachments (case_id, attachment_id) VALUES (?, ?)")
+                .bind(case_id)
+                .bind(photo)
+                .execute(&mut *conn)
+                .await?;
+        }
+        photos.push(serde_json::to_string(&e.photos).map_err(|x| StoreError::Invalid(x.to_string()))?);
     }
-    let photos = serde_json::to_string(&e.photos).map_err(|x| StoreError::Invalid(x.to_string()))?;
-    let id = sqlx::query_scalar(
-        "INSERT INTO case_events (id, case_id, seq, at, actor_id, actor, role, unit, kind, data, note, photos, lat, lon, state) \
-         VALUES ((SELECT COALESCE(MAX(id), 0) + 1 FROM case_events), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-    )
-    .bind(case_id)
-    .bind(e.seq)
-    .bind(ts_text(e.at))
-    .bind(e.actor_id)
-    .bind(&e.actor)
-    .bind(&e.role)
-    .bind(&e.unit)
-    .bind(&e.kind)
-    .bind(e.data.to_string())
-    .bind(&e.note)
-    .bind(photos)
-    .bind(e.lat)
-    .bind(e.lon)
-    .bind(state)
-    .fetch_one(&mut *conn)
-    .await?;
-    Ok(id)
+    let last: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM case_events").fetch_one(&mut *conn).await?;
+    let ids: Vec<i64> = (1..).take(events.len()).map(|i| last + i).collect();
+    let mut qb = QueryBuilder::<Sqlite>::new(
+        "INSERT INTO case_events (id, case_id, seq, at, actor_id, actor, role, unit, kind, data, note, photos, lat, lon, state) ",
+    );
+    qb.push_values(events.iter().zip(&ids).zip(photos), |mut b, (((e, state), id), photos)| {
+        b.push_bind(*id)
+            .push_bind(case_id)
+            .push_bind(e.seq)
+            .push_bind(ts_text(e.at))
+            .push_bind(e.actor_id)
+            .push_bind(e.actor.clone())
+            .push_bind(e.role.clone())
+            .push_bind(e.unit.clone())
+            .push_bind(e.kind.clone())
+            .push_bind(e.data.to_string())
+            .push_bind(e.note.clone())
+            .push_bind(photos)
+            .push_bind(e.lat)
+            .push_bind(e.lon)
+            .push_bind(state.clone());
+    });
+    qb.build().execute(&mut *conn).await?;
+    Ok(ids)
 }
 
 async fn write_summary(conn: &mut SqliteConnection, case_id: i64, s: &CaseSummary, events: i64) -> Result<()> {
@@ -158,10 +169,7 @@ async fn file_in(
     .bind(&now)
     .fetch_one(&mut *conn)
     .await?;
-    let mut ids = Vec::with_capacity(events.len());
-    for (e, state) in events {
-        ids.push(insert_event(conn, id, e, state).await?);
-    }
+    let ids = insert_events(conn, id, events).await?;
     write_summary(conn, id, summary, events.len() as i64).await?;
     if let Some(key) = key {
         sqlx::query("INSERT INTO case_idempotency (key, fingerprint, case_id) VALUES (?, ?, ?)")
@@ -225,15 +233,16 @@ pub(super) async fn append_in(
     by: &Actor,
 ) -> Result<Vec<CaseChange>> {
     let case = load_case(conn, case_id).await?.ok_or_else(|| StoreError::NotFound(format!("case {case_id}")))?;
-    let mut ids = Vec::with_capacity(events.len());
-    for (i, (e, state)) in events.iter().enumerate() {
+    for (i, (e, _)) in events.iter().enumerate() {
         if e.seq != case.events + 1 + i as i64 {
             return Err(StoreError::Conflict(format!(
                 "case {} changed meanwhile (it has {} events, this would be event {}); reload it and try again",
                 case.number, case.events, e.seq
             )));
         }
-        ids.push(insert_event(conn, case_id, e, state).await?);
+    }
+    let ids = if events.is_empty() { Vec::new() } else { insert_events(conn, case_id, events).await? };
+    for (e, _) in events {
         append(conn, &audit_event(by, case_id, e)).await?;
     }
     if let Some((last, _)) = events.last() {
@@ -316,7 +325,7 @@ impl SqliteStore {
                 return Err(StoreError::Conflict(format!("case {} was already escalated for this time", case.number)));
             }
         }
-        let event_id = insert_event(&mut tx, case_id, event, &summary.state).await?;
+        let event_id = insert_events(&mut tx, case_id, &[(event.clone(), summary.state.clone())]).await?[0];
         write_summary(&mut tx, case_id, summary, event.seq).await?;
         append(&mut tx, &audit_event(by, case_id, event)).await?;
         let case = load_case(&mut tx, case_id).await?.ok_or_else(|| StoreError::NotFound(format!("case {case_id}")))?;

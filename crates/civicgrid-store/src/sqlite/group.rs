@@ -33,15 +33,19 @@ pub(crate) enum Job {
     Call(Box<CallJob>, oneshot::Sender<Result<Added<CallRecord>>>),
 }
 
+/// A job with the pool to write it through: the writer holds no pool of
+/// its own while idle, so a dropped store closes its database at once.
+pub(crate) type Queued = (SqlitePool, Job);
+
 /// The writer's queue; the task ends when the last sender is dropped.
-pub(crate) fn start(pool: SqlitePool, feed: Arc<LocalFeed>) -> mpsc::Sender<Job> {
-    let (tx, mut rx) = mpsc::channel::<Job>(4 * GROUP);
+pub(crate) fn start(feed: Arc<LocalFeed>) -> mpsc::Sender<Queued> {
+    let (tx, mut rx) = mpsc::channel::<Queued>(4 * GROUP);
     tokio::spawn(async move {
-        while let Some(first) = rx.recv().await {
+        while let Some((pool, first)) = rx.recv().await {
             let mut jobs = vec![first];
             while jobs.len() < GROUP {
                 match rx.try_recv() {
-                    Ok(job) => jobs.push(job),
+                    Ok((_, job)) => jobs.push(job),
                     Err(_) => break,
                 }
             }
@@ -147,10 +151,11 @@ fn fail_all(moved: Vec<oneshot::Sender<Result<()>>>, filed: Vec<Filed>, e: &Stor
 
 /// Sends a job and waits for its answer.
 pub(crate) async fn run<T>(
-    queue: &mpsc::Sender<Job>,
+    queue: &mpsc::Sender<Queued>,
+    pool: &SqlitePool,
     job: impl FnOnce(oneshot::Sender<Result<T>>) -> Job,
 ) -> Result<T> {
     let (reply, answer) = oneshot::channel();
-    queue.send(job(reply)).await.map_err(|_| StoreError::Write("the database writer has stopped".into()))?;
+    queue.send((pool.clone(), job(reply))).await.map_err(|_| StoreError::Write("the database writer has stopped".into()))?;
     answer.await.map_err(|_| StoreError::Write("the database writer has stopped".into()))?
 }

@@ -45,7 +45,7 @@ pub struct SqliteStore {
     keys: KeyRing,
     feed: std::sync::Arc<LocalFeed>,
     /// The group-commit writer of positions and new calls.
-    group: tokio::sync::mpsc::Sender<group::Job>,
+    group: tokio::sync::mpsc::Sender<group::Queued>,
 }
 
 /// The live feed of a SQLite database: one process serves a file, so the
@@ -115,7 +115,7 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new().max_connections(max).min_connections(1).connect_with(opts).await?;
         MIGRATOR.run(&pool).await?;
         let feed = std::sync::Arc::new(LocalFeed::new());
-        let group = group::start(pool.clone(), feed.clone());
+        let group = group::start(feed.clone());
         Ok(SqliteStore { pool, keys, feed, group })
     }
 
@@ -174,6 +174,10 @@ impl SqliteStore {
 
 #[async_trait]
 impl Store for SqliteStore {
+    fn shared(&self) -> bool {
+        false
+    }
+
     async fn is_empty(&self) -> Result<bool> {
         let n: i64 = sqlx::query_scalar("SELECT count(*) FROM org_units").fetch_one(&self.pool).await?;
         Ok(n == 0)
@@ -875,7 +879,7 @@ impl Store for SqliteStore {
     }
 
     async fn record_positions(&self, fixes: &[crate::PositionFix]) -> Result<()> {
-        group::run(&self.group, |reply| group::Job::Positions(fixes.to_vec(), reply)).await
+        group::run(&self.group, &self.pool, |reply| group::Job::Positions(fixes.to_vec(), reply)).await
     }
 
     async fn open_call(
@@ -895,7 +899,7 @@ impl Store for SqliteStore {
             key: idempotency_key.map(str::to_owned),
             by: by.clone(),
         };
-        group::run(&self.group, |reply| group::Job::Call(Box::new(job), reply)).await
+        group::run(&self.group, &self.pool, |reply| group::Job::Call(Box::new(job), reply)).await
     }
 
     async fn update_call(&self, update: &crate::CallUpdate, by: &Actor) -> Result<crate::CallRecord> {

@@ -38,7 +38,8 @@ pub struct AppState {
     /// Per-client limits on public routes.
     pub limits: auth::RateLimits,
     /// The case workflow's calendar, duplicate rule and clock.
-    pub cases: casework::CaseSettings,
+    /// Shared, not copied with the state into every request (the calendar is large).
+    pub cases: Arc<casework::CaseSettings>,
     /// Where photos are kept; uploads are refused without one.
     pub attachments: Option<Arc<civicgrid_store::attachments::AttachmentStore>>,
     /// Walking accessibility, computed on first use and kept up to date.
@@ -62,7 +63,7 @@ impl AppState {
             locator: Arc::new(RwLock::new(Arc::new(locator))),
             tiles: None,
             limits: auth::RateLimits::default(),
-            cases: casework::CaseSettings::default(),
+            cases: Arc::new(casework::CaseSettings::default()),
             attachments: None,
             access: Arc::new(access::AccessCache::new(
                 civicgrid_geo::WalkSpeed::DEFAULT,
@@ -85,20 +86,21 @@ impl AppState {
     }
 
     pub fn with_calendar(mut self, calendar: civicgrid_domain::WorkCalendar) -> Self {
-        self.cases.calendar = calendar;
+        Arc::make_mut(&mut self.cases).calendar = calendar;
         self
     }
 
     pub fn with_auto_dispatch(mut self, on: bool) -> Self {
-        self.cases.auto_dispatch = on;
+        Arc::make_mut(&mut self.cases).auto_dispatch = on;
         self
     }
 
     /// How often the escalation clock runs, and how much working time ahead
     /// of the real time it judges deadlines (zero in service; drills and tests).
     pub fn with_clock(mut self, every: Duration, ahead: jiff::SignedDuration) -> Self {
-        self.cases.clock_every = every;
-        self.cases.clock_ahead = ahead;
+        let cases = Arc::make_mut(&mut self.cases);
+        cases.clock_every = every;
+        cases.clock_ahead = ahead;
         self
     }
 

@@ -156,6 +156,9 @@ pub(crate) async fn run<T>(
     job: impl FnOnce(oneshot::Sender<Result<T>>) -> Job,
 ) -> Result<T> {
     let (reply, answer) = oneshot::channel();
-    queue.send((pool.clone(), job(reply))).await.map_err(|_| StoreError::Write("the database writer has stopped".into()))?;
+    queue
+        .send((pool.clone(), job(reply)))
+        .await
+        .map_err(|_| StoreError::Write("the database writer has stopped".into()))?;
     answer.await.map_err(|_| StoreError::Write("the database writer has stopped".into()))?
 }

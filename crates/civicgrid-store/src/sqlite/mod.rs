@@ -88,6 +88,8 @@ fn connect_options(url: &str) -> Result<SqliteConnectOptions> {
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Full)
+        // Savepoints and sorts keep their temporary pages in memory, not in files.
+        .pragma("temp_store", "memory")
         .foreign_keys(true)
         .busy_timeout(Duration::from_secs(10)))
 }

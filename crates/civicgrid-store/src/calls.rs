@@ -162,7 +162,7 @@ pub struct CallUpdate {
 }
 
 /// `text` with each `?` made the backend's placeholder.
-fn sql<DB: Catalog>(text: &str) -> String {
+pub(crate) fn sql<DB: Catalog>(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 16);
     let mut n = 0;
     for c in text.chars() {
@@ -176,7 +176,7 @@ fn sql<DB: Catalog>(text: &str) -> String {
     out
 }
 
-fn bound<'q, DB: Catalog>(text: &'q str, cells: Vec<Cell>) -> Query<'q, DB, DB::Arguments<'q>> {
+pub(crate) fn bound<'q, DB: Catalog>(text: &'q str, cells: Vec<Cell>) -> Query<'q, DB, DB::Arguments<'q>> {
     cells.into_iter().fold(sqlx::query::<DB>(text), DB::bind)
 }
 

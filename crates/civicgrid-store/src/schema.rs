@@ -444,19 +444,32 @@ pub(crate) fn case_number_prefix(district: &str, at: jiff::Timestamp) -> String 
     format!("{district}-{day}-")
 }
 
-/// The highest case number of a district-day, read from the index by
-/// `MAX(number)` over the prefix's range rather than counted: the count
-/// grows with the day's cases, the maximum does not. Six-digit sequence
-/// numbers order as text; past 999,999 in a day they would not, and the
-/// caller counts instead (`None`).
-pub(crate) const MAX_CASE_NUMBER: &str = "SELECT MAX(number) FROM cases WHERE number >= ? AND number < ?";
-
-/// The sequence number after `max` (the day's highest number), or `None`
-/// when the caller must count.
-pub(crate) fn next_case_seq(prefix: &str, max: Option<&str>) -> Option<i64> {
-    let Some(max) = max else { return Some(1) };
-    let n: i64 = max.strip_prefix(prefix)?.parse().ok()?;
-    (n < 999_999).then_some(n + 1)
+/// The next case number of a district-day (`prefix`): one past the
+/// highest, read from the index by `MAX(number)` over the prefix's range
+/// (a count would grow with the day's cases). Six-digit sequence numbers
+/// order as text; past 999,999 in a day they would not, and it counts.
+pub(crate) async fn next_case_number<DB>(conn: &mut DB::Connection, prefix: &str) -> Result<String>
+where
+    DB: crate::dump::Catalog,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
+    DB::Row: crate::stored::Columns,
+{
+    use crate::calls::{bound, sql};
+    use crate::dump::Cell;
+    use crate::stored::Columns;
+    let range = || vec![Cell::Text(prefix.to_owned()), Cell::Text(format!("{prefix}:"))];
+    let q = sql::<DB>("SELECT MAX(number) AS n FROM cases WHERE number >= ? AND number < ?");
+    let max = bound::<DB>(&q, range()).fetch_one(&mut *conn).await?.opt_text("n")?;
+    let next = match max.as_deref().map(|m| m.strip_prefix(prefix).and_then(|n| n.parse::<i64>().ok())) {
+        None => 1,
+        Some(Some(n)) if n < 999_999 => n + 1,
+        Some(_) => {
+            let q = sql::<DB>("SELECT count(*) AS n FROM cases WHERE number >= ? AND number < ?");
+            bound::<DB>(&q, range()).fetch_one(&mut *conn).await?.int("n")? + 1
+        }
+    };
+    Ok(format!("{prefix}{next:06}"))
 }
 
 /// Metres per degree of latitude, for the bounding box around a point.

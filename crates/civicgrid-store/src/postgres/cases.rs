@@ -6,7 +6,7 @@ use super::audit::append;
 use super::{Hold, PgStore, hold};
 use crate::cases::*;
 use crate::feed::{CHANGE_COLUMNS, CHANGES_AFTER, CHANNEL, change_from_row, change_of};
-use crate::schema::{MAX_CASE_NUMBER, case_number_prefix, keep_near, next_case_seq, push_case_filters, push_case_page};
+use crate::schema::{case_number_prefix, keep_near, next_case_number, push_case_filters, push_case_page};
 use crate::stored::{case_from_row, event_from_row, now_text, ts_text};
 use crate::view::{Added, Page};
 use crate::{Actor, NewAudit, Result, StoreError};
@@ -146,23 +146,7 @@ async fn file_in(
     // Numbers run per district and day in China Standard Time.
     let prefix = case_number_prefix(&place[0], first.at);
     hold(&mut *conn, Hold::CaseNumbers, &prefix).await?;
-    let max: Option<String> = sqlx::query_scalar(&MAX_CASE_NUMBER.replacen('?', "$1", 1).replacen('?', "$2", 1))
-        .bind(&prefix)
-        .bind(format!("{prefix}:"))
-        .fetch_one(&mut *conn)
-        .await?;
-    let seq = match next_case_seq(&prefix, max.as_deref()) {
-        Some(seq) => seq,
-        None => {
-            let n: i64 = sqlx::query_scalar("SELECT count(*) FROM cases WHERE number >= $1 AND number < $2")
-                .bind(&prefix)
-                .bind(format!("{prefix}:"))
-                .fetch_one(&mut *conn)
-                .await?;
-            n + 1
-        }
-    };
-    let number = format!("{prefix}{seq:06}");
+    let number = next_case_number::<Postgres>(conn, &prefix).await?;
     let now = now_text();
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO cases (number, source, category, title, description, lat, lon, district_code, street_code, \

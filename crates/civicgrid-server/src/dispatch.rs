@@ -562,7 +562,8 @@ pub async fn next_round(state: &AppState, call_id: i64) -> Result<CallRecord, Ap
     } else {
         Vec::new()
     };
-    let result = step(state, call_id, &by, |call, view, now| {
+    // `step` tells the fleet who now holds an offer, until when.
+    step(state, call_id, &by, |call, view, now| {
         let state_now: CallState =
             call.state.parse().map_err(|_| ApiError::internal_with(format!("call {} has a bad state", call.id)))?;
         if !state_now.is_unowned() {
@@ -616,20 +617,7 @@ pub async fn next_round(state: &AppState, call_id: i64) -> Result<CallRecord, Ap
         }
         Ok(Plan { update, events })
     })
-    .await;
-    match result {
-        Ok(after) => {
-            let offered: Vec<i64> = after
-                .offers
-                .iter()
-                .filter(|o| o.state == OfferState::Offered.as_str())
-                .map(|o| o.responder_id)
-                .collect();
-            state.fleet.offered(&offered, Some(now + state.dispatch.ack));
-            Ok(after)
-        }
-        Err(e) => Err(e),
-    }
+    .await
 }
 
 /// A responder accepts or declines their offer.
@@ -748,18 +736,8 @@ pub async fn progress(
         })
     })
     .await?;
-    let _ = state.fleet.set_bits_after(me.id);
+    // `step` told the fleet: a responder whose call is done is free again.
     Ok(after)
-}
-
-impl Fleet {
-    /// Recomputes a member's index bits after their call changed.
-    fn set_bits_after(&self, id: i64) -> Option<()> {
-        let mut g = self.lock();
-        let bits = g.members.get(&id)?.bits();
-        g.index.as_mut()?.set_bits(id as u64, bits);
-        Some(())
-    }
 }
 
 /// The command centre gives the call to a responder by hand.

@@ -581,13 +581,14 @@ where
     if u.claim.is_some() {
         cond.push("owner IS NULL".into());
     }
-    let q = sql::<DB>(&format!("UPDATE calls SET {} WHERE {}", set.join(", "), cond.join(" AND ")));
-    if DB::rows_affected(&bound::<DB>(&q, cells).execute(&mut *conn).await?) != 1 {
+    let q = sql::<DB>(&format!("UPDATE calls SET {} WHERE {} RETURNING case_id", set.join(", "), cond.join(" AND ")));
+    let Some(row) = bound::<DB>(&q, cells).fetch_optional(&mut *conn).await? else {
         return Err(match u.claim {
             Some(_) => conflict(id, "was taken by someone else, or is no longer waiting"),
             None => conflict(id, "moved on meanwhile"),
         });
-    }
+    };
+    let case_id = row.int("case_id")?;
     let now = ts_text(at);
     if let Some(r) = u.claim {
         let q = sql::<DB>("UPDATE responders SET call_id = ?, changed_at = ? WHERE id = ? AND call_id IS NULL");
@@ -615,8 +616,7 @@ where
     }
     let round = u.round.map_or(0, |(_, next)| next);
     insert_offers::<DB>(conn, id, round, &u.offers, at).await?;
-    let q = sql::<DB>("SELECT case_id FROM calls WHERE id = ?");
-    bound::<DB>(&q, vec![Cell::Int(id)]).fetch_one(&mut *conn).await?.int("case_id")
+    Ok(case_id)
 }
 
 /// An audit entry of a responder change.

@@ -87,6 +87,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// node keeps in memory must then catch up from it. A SQLite file has one
     /// server, whose own writes are all there is.
     fn shared(&self) -> bool;
+    /// Closes every connection once the requests in flight are done; SQLite
+    /// then folds its write-ahead log into the database file. Later calls fail.
+    async fn close(&self);
 
     /// Writes a whole district in one transaction: all of it or nothing.
     async fn import_district(&self, bundle: &DistrictBundle, progress: Progress<'_>, by: &Actor) -> Result<()>;

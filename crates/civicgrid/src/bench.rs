@@ -191,7 +191,8 @@ async fn demo() -> anyhow::Result<()> {
     let t = Instant::now();
     store.import_district(&bundle, &|_, _| {}, &civicgrid_store::Actor::system("bench")).await?;
     let written = t.elapsed();
-    drop(store);
+    // Closing folds SQLite's write-ahead log into the main file.
+    store.close().await;
     let rows = bundle.units.len()
         + bundle.compounds.len()
         + bundle.buildings.len()
@@ -211,8 +212,6 @@ async fn demo() -> anyhow::Result<()> {
         (generated + written).as_secs_f64(),
         bundle.residents.len(),
     );
-    // Let the pool close so SQLite checkpoints the WAL into the main file.
-    tokio::time::sleep(Duration::from_millis(300)).await;
     println!("  database size: {:.1} MiB (file + WAL)", file_size(&db) as f64 / 1048576.0);
     std::fs::remove_dir_all(&dir).ok();
     Ok(())

@@ -490,7 +490,9 @@ async fn main() -> anyhow::Result<()> {
             // Scripts wait for this line to learn the port.
             println!("listening on http://{local}");
             tracing::info!(%local, database = %shown(&db.database), "serving");
+            let store = state.store.clone();
             civicgrid_server::serve(listener, state, shutdown_signal()).await.context("server failed")?;
+            store.close().await;
         }
         Command::Demo { db, seed, history, history_until, attachments } => {
             let store = db.open().await?;

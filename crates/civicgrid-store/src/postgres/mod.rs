@@ -199,6 +199,10 @@ impl Store for PgStore {
         true
     }
 
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+
     async fn is_empty(&self) -> Result<bool> {
         let n: i64 = sqlx::query_scalar("SELECT count(*) FROM org_units").fetch_one(&self.pool).await?;
         Ok(n == 0)

@@ -708,14 +708,19 @@
       if (input) input.checked = true;
     }
 
+    // Every page of the list, then drawn at once.
+    function allResponders(after, into) {
+      var url = cfg.responders + "&limit=5000" + (after ? "&after=" + after : "");
+      return get(url).then(function (res) {
+        (res.items || []).forEach(function (r) { into.set(r.id, r); });
+        return res.next_after ? allResponders(res.next_after, into) : into;
+      });
+    }
+
     function pollResponders() {
-      return get(cfg.responders).then(function (res) {
-        var next = new Map();
+      return allResponders(null, new Map()).then(function (next) {
         var onDuty = 0;
-        (res.items || []).forEach(function (r) {
-          next.set(r.id, r);
-          if (r.on_duty) onDuty += 1;
-        });
+        next.forEach(function (r) { if (r.on_duty) onDuty += 1; });
         responders = next;
         document.getElementById("on-duty").textContent = numberFormat.format(onDuty);
         drawResponders();

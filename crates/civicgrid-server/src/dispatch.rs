@@ -676,9 +676,7 @@ pub async fn answer(
     })
     .await
     .map_err(|e| if e.code == "conflict" && accept { ApiError { code: "taken", ..e } } else { e })?;
-    let released: Vec<i64> =
-        after.offers.iter().filter(|o| o.state != OfferState::Offered.as_str()).map(|o| o.responder_id).collect();
-    state.fleet.offered(&released, None);
+    // `step` told the fleet: the released responders' offer marks are gone.
     if !accept && !after.offers.iter().any(|o| o.state == OfferState::Offered.as_str()) {
         // The last one out said no: ask the next ones now, not at the next turn.
         if let Ok(next) = next_round(state, call_id).await {
@@ -749,7 +747,7 @@ pub async fn assign(
     operator: ActorRef,
 ) -> Result<CallRecord, ApiError> {
     let r = responder.clone();
-    let after = step(state, call_id, by, move |call, _view, now| {
+    step(state, call_id, by, move |call, _view, now| {
         let grid = grid_of(call)?;
         let others: Vec<i64> = call
             .offers
@@ -780,10 +778,7 @@ pub async fn assign(
             events,
         })
     })
-    .await?;
-    let released: Vec<i64> = after.offers.iter().map(|o| o.responder_id).collect();
-    state.fleet.offered(&released, None);
-    Ok(after)
+    .await
 }
 
 /// The command centre escalates by hand (alarm now), or notes a call back.

@@ -349,3 +349,48 @@ async fn bad_positions_and_bad_calls_get_clear_4xx_answers() {
     let (status, _) = responder.call("POST", "/api/v1/calls/999999/answer", json!({ "accept": true })).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn the_live_list_of_responders_comes_a_page_at_a_time_by_id() {
+    let app = support::app().await;
+    let community = app.as_user("t-community").await;
+    let all: Vec<i64> = {
+        let mut ids: Vec<i64> = app
+            .store
+            .responders(None)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.grid.starts_with(COMMUNITY))
+            .map(|r| r.id)
+            .collect();
+        ids.sort_unstable();
+        ids
+    };
+    assert!(all.len() > 7, "the demo community has responders");
+    let mut seen = Vec::new();
+    let mut after: Option<i64> = None;
+    loop {
+        let uri = match after {
+            Some(a) => format!("/api/v1/responders?within={COMMUNITY}&limit=7&after={a}"),
+            None => format!("/api/v1/responders?within={COMMUNITY}&limit=7"),
+        };
+        let (status, page) = community.get(&uri).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        let items = page["items"].as_array().unwrap();
+        assert!(items.len() <= 7);
+        seen.extend(items.iter().map(|r| r["id"].as_i64().unwrap()));
+        match page["next_after"].as_i64() {
+            Some(next) => {
+                assert_eq!(Some(next), seen.last().copied());
+                after = Some(next);
+            }
+            None => break,
+        }
+    }
+    assert_eq!(seen, all, "every responder of the community once, by id");
+    for bad in ["limit=0", "limit=5001", "limit=x", "after=x", "page=2"] {
+        let (status, body) = community.get(&format!("/api/v1/responders?within={COMMUNITY}&{bad}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+    }
+}

@@ -8,9 +8,9 @@
 //! PostgreSQL's row locks) and the case events are the backends' own.
 
 use crate::dump::{Catalog, Cell, Kind};
-use crate::stored::{Columns, now_text, ts_text};
-use crate::{CaseEventRecord, CaseSummary, Result, StoreError};
-use civicgrid_domain::UnitCode;
+use crate::stored::{Columns, now_text, parse_ts, ts_text};
+use crate::{Added, CaseEventRecord, CaseSummary, Result, StoreError};
+use civicgrid_domain::{CallState, OfferState, UnitCode};
 use jiff::Timestamp;
 use serde::Serialize;
 use sqlx::query::Query;
@@ -377,76 +377,143 @@ where
     Ok(())
 }
 
-/// Files the call's row for its case, with its first offers; the id.
-pub(crate) async fn insert_call<DB>(
+/// A call to file with its case, just filed (or found again by its
+/// idempotency key) in the same transaction.
+pub(crate) type CallFiling<'a> = (&'a Added<crate::CaseRecord>, &'a NewCall, Option<&'a str>);
+
+/// The calls of cases just filed, inside the filing's transaction: new
+/// cases get their call rows and first offers, a few statements for all
+/// of them, and the records are built from what was written, not read
+/// back; a case found again by its key answers with its call. One answer
+/// each: a key first used for a plain case refuses only its own.
+pub(crate) async fn file_calls<DB>(
     conn: &mut DB::Connection,
-    case_id: i64,
-    new: &NewCall,
-    at: Timestamp,
-) -> Result<i64>
+    filings: &[CallFiling<'_>],
+) -> Result<Vec<Result<Added<CallRecord>>>>
 where
     DB: Catalog,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
     DB::Row: Columns,
 {
-    let q = sql::<DB>(
-        "INSERT INTO calls (case_id, kind, device, state, round, created_at, give_up_at, updated_at) \
-         VALUES (?, ?, ?, 'dispatching', ?, ?, ?, ?) RETURNING id",
-    );
-    let round = i64::from(!new.offers.is_empty());
-    let cells = vec![
-        Cell::Int(case_id),
-        text(&new.kind),
-        opt_text(new.device.as_deref()),
-        Cell::Int(round),
-        ts(at),
-        ts(new.give_up_at),
-        ts(at),
-    ];
-    let row = bound::<DB>(&q, cells).fetch_one(&mut *conn).await?;
-    let id = row.int("id")?;
-    insert_offers::<DB>(conn, id, round, &new.offers, at).await?;
-    Ok(id)
+    let fresh: Vec<&CallFiling<'_>> = filings.iter().filter(|(case, _, _)| case.created).collect();
+    let mut ids = std::collections::HashMap::new();
+    for chunk in fresh.chunks(1000) {
+        let rows = vec!["(?, ?, ?, 'dispatching', ?, ?, ?, ?)"; chunk.len()].join(", ");
+        let q = sql::<DB>(&format!(
+            "INSERT INTO calls (case_id, kind, device, state, round, created_at, give_up_at, updated_at) \
+             VALUES {rows} RETURNING id, case_id"
+        ));
+        let mut cells = Vec::with_capacity(chunk.len() * 7);
+        for (case, new, _) in chunk {
+            let at = case.item.created_at;
+            cells.extend([
+                Cell::Int(case.item.id),
+                text(&new.kind),
+                opt_text(new.device.as_deref()),
+                Cell::Int(i64::from(!new.offers.is_empty())),
+                ts(at),
+                ts(new.give_up_at),
+                ts(at),
+            ]);
+        }
+        for row in bound::<DB>(&q, cells).fetch_all(&mut *conn).await? {
+            ids.insert(row.int("case_id")?, row.int("id")?);
+        }
+    }
+    let id_of =
+        |case: i64| ids.get(&case).copied().ok_or_else(|| StoreError::Write(format!("case {case} has no call")));
+    let mut offers = Vec::new();
+    for (case, new, _) in &fresh {
+        let id = id_of(case.item.id)?;
+        offers.extend(new.offers.iter().map(|o| (id, 1, o, case.item.created_at)));
+    }
+    insert_offers::<DB>(conn, &offers).await?;
+    let mut out = Vec::with_capacity(filings.len());
+    for (case, new, key) in filings {
+        let c = &case.item;
+        if !case.created {
+            let Some(id) = call_of_case::<DB>(conn, c.id).await? else {
+                out.push(Err(StoreError::Conflict(format!("Idempotency-Key {key:?} was used for a case, not a call"))));
+                continue;
+            };
+            let item = load_call::<DB>(conn, id).await?.ok_or_else(|| StoreError::NotFound(format!("call {id}")))?;
+            out.push(Ok(Added { item, created: false }));
+            continue;
+        }
+        // As stored: to the microsecond.
+        let at = parse_ts(&ts_text(c.created_at))?;
+        let round = i64::from(!new.offers.is_empty());
+        let mut offers: Vec<OfferRecord> = new
+            .offers
+            .iter()
+            .map(|o| {
+                Ok(OfferRecord {
+                    responder_id: o.responder_id,
+                    round,
+                    state: OfferState::Offered.as_str().to_owned(),
+                    distance_m: o.distance_m,
+                    walk_s: o.walk_s,
+                    offered_at: at,
+                    expires_at: parse_ts(&ts_text(o.expires_at))?,
+                    answered_at: None,
+                })
+            })
+            .collect::<Result<_>>()?;
+        offers.sort_by_key(|o| o.responder_id);
+        let item = CallRecord {
+            id: id_of(c.id)?,
+            case_id: c.id,
+            case_number: c.number.clone(),
+            kind: new.kind.clone(),
+            device: new.device.clone(),
+            lat: c.lat,
+            lon: c.lon,
+            grid: c.grid.clone(),
+            caller_id: c.reporter_id,
+            state: CallState::Dispatching.as_str().to_owned(),
+            owner: None,
+            round,
+            created_at: at,
+            give_up_at: parse_ts(&ts_text(new.give_up_at))?,
+            updated_at: at,
+            offers,
+        };
+        out.push(Ok(Added { item, created: true }));
+    }
+    Ok(out)
 }
 
-/// Offers of a round, in one statement; a responder offered the call
-/// before gets it again.
-async fn insert_offers<DB>(
-    conn: &mut DB::Connection,
-    call: i64,
-    round: i64,
-    offers: &[NewOffer],
-    at: Timestamp,
-) -> Result<()>
+/// Offers, each `(call, round, offer, offered at)`, a statement per
+/// thousand; a responder offered the call before gets it again.
+async fn insert_offers<DB>(conn: &mut DB::Connection, offers: &[(i64, i64, &NewOffer, Timestamp)]) -> Result<()>
 where
     DB: Catalog,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
 {
-    if offers.is_empty() {
-        return Ok(());
+    for chunk in offers.chunks(1000) {
+        let rows = vec!["(?, ?, ?, 'offered', ?, ?, ?, ?)"; chunk.len()].join(", ");
+        let q = sql::<DB>(&format!(
+            "INSERT INTO call_offers (call_id, responder_id, round, state, distance_m, walk_s, offered_at, expires_at) \
+             VALUES {rows} ON CONFLICT (call_id, responder_id) DO UPDATE SET \
+             round = excluded.round, state = 'offered', distance_m = excluded.distance_m, walk_s = excluded.walk_s, \
+             offered_at = excluded.offered_at, expires_at = excluded.expires_at, answered_at = NULL"
+        ));
+        let mut cells = Vec::with_capacity(chunk.len() * 7);
+        for (call, round, o, at) in chunk {
+            cells.extend([
+                Cell::Int(*call),
+                Cell::Int(o.responder_id),
+                Cell::Int(*round),
+                Cell::Int(o.distance_m),
+                Cell::Int(o.walk_s),
+                ts(*at),
+                ts(o.expires_at),
+            ]);
+        }
+        bound::<DB>(&q, cells).execute(&mut *conn).await?;
     }
-    let rows = vec!["(?, ?, ?, 'offered', ?, ?, ?, ?)"; offers.len()].join(", ");
-    let q = sql::<DB>(&format!(
-        "INSERT INTO call_offers (call_id, responder_id, round, state, distance_m, walk_s, offered_at, expires_at) \
-         VALUES {rows} ON CONFLICT (call_id, responder_id) DO UPDATE SET \
-         round = excluded.round, state = 'offered', distance_m = excluded.distance_m, walk_s = excluded.walk_s, \
-         offered_at = excluded.offered_at, expires_at = excluded.expires_at, answered_at = NULL"
-    ));
-    let mut cells = Vec::with_capacity(offers.len() * 7);
-    for o in offers {
-        cells.extend([
-            Cell::Int(call),
-            Cell::Int(o.responder_id),
-            Cell::Int(round),
-            Cell::Int(o.distance_m),
-            Cell::Int(o.walk_s),
-            ts(at),
-            ts(o.expires_at),
-        ]);
-    }
-    bound::<DB>(&q, cells).execute(&mut *conn).await?;
     Ok(())
 }
 
@@ -615,7 +682,8 @@ where
         bound::<DB>(&q, vec![text(state), text(&now), Cell::Int(id)]).execute(&mut *conn).await?;
     }
     let round = u.round.map_or(0, |(_, next)| next);
-    insert_offers::<DB>(conn, id, round, &u.offers, at).await?;
+    let offers: Vec<_> = u.offers.iter().map(|o| (id, round, o, at)).collect();
+    insert_offers::<DB>(conn, &offers).await?;
     Ok(case_id)
 }
 

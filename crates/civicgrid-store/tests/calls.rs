@@ -187,22 +187,36 @@ async fn a_call_is_filed_with_its_case_once_per_key(db: TestDb) {
 
 async fn calls_at_once_are_each_filed_once(db: TestDb) {
     let store = with_responders(&db).await;
-    // Many presses at once: those with one key make one call, the others one each.
-    let presses = (0..40).map(|i| {
+    // Many presses at once: those with one key make one call, the others one
+    // each; a key sent with two different calls (every fourth press) files
+    // the first and refuses the other, leaving the presses beside it alone.
+    let presses = (0..48).map(|i| {
         let store = store.clone();
-        let key = if i % 2 == 0 { "same".to_owned() } else { format!("own-{i}") };
+        let key = match i {
+            40.. => "mixed".to_owned(),
+            _ if i % 2 == 0 => "same".to_owned(),
+            _ => format!("own-{i}"),
+        };
         tokio::spawn(async move {
             let at = Timestamp::now();
             let events = [(event(1, "report", at), "reported".to_owned())];
             let call = NewCall { kind: "fall".into(), device: None, give_up_at: at, offers: vec![offer(1, 45)] };
-            let added = store.open_call(&call, &new_case(), &events, &summary("reported"), Some(&key), &tester()).await;
-            (key, added.unwrap())
+            let mut case = new_case();
+            case.description = if i >= 40 && i % 2 == 1 { "另一个呼叫".into() } else { String::new() };
+            let added = store.open_call(&call, &case, &events, &summary("reported"), Some(&key), &tester()).await;
+            (key, case.description, added)
         })
     });
     let mut same = Vec::new();
     let mut created = 0;
+    let mut mixed = Vec::new();
     for p in presses {
-        let (key, added) = p.await.unwrap();
+        let (key, description, added) = p.await.unwrap();
+        if key == "mixed" {
+            mixed.push((description, added));
+            continue;
+        }
+        let added = added.unwrap();
         created += usize::from(added.created);
         if key == "same" {
             same.push(added.item.id);
@@ -213,10 +227,26 @@ async fn calls_at_once_are_each_filed_once(db: TestDb) {
     assert_eq!(created, 21, "20 own keys and one shared");
     same.dedup();
     assert_eq!(same.len(), 1, "one call for the shared key: {same:?}");
+    let winner = mixed.iter().find(|(_, a)| a.as_ref().is_ok_and(|a| a.created)).map(|(d, _)| d.clone());
+    let winner = winner.expect("one of the mixed presses filed its call");
+    let mut ids = std::collections::BTreeSet::new();
+    for (description, added) in &mixed {
+        match added {
+            Ok(a) => {
+                assert_eq!(*description, winner, "only the first request's twins are answered");
+                ids.insert(a.item.id);
+            }
+            Err(e) => {
+                assert!(matches!(e, StoreError::Conflict(_)), "{e:?}");
+                assert_ne!(*description, winner);
+            }
+        }
+    }
+    assert_eq!(ids.len(), 1, "one call for the mixed key");
     let all = store.calls(&CallQuery { open_only: true, ..CallQuery::default() }).await.unwrap();
-    assert_eq!(all.len(), 21);
+    assert_eq!(all.len(), 22);
     let numbers: std::collections::BTreeSet<i64> = all.iter().map(|c| c.case_id).collect();
-    assert_eq!(numbers.len(), 21);
+    assert_eq!(numbers.len(), 22);
     // Positions sent at once all land, the latest of each responder kept.
     let t0 = Timestamp::now();
     let moves = (0..20).map(|i| {

@@ -25,32 +25,56 @@ use serde_json::{Value, json};
 /// Positions in one request, at most.
 pub const MAX_FIXES: usize = 10_000;
 
+/// Responders in one page of the live list, at most.
+pub const MAX_RESPONDER_PAGE: usize = 5_000;
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Within {
     within: Option<String>,
-    /// Calls: open ones only (the default).
+    /// Open calls only (the default).
     open: Option<bool>,
-    /// Responders: only those on (or off) duty.
-    on_duty: Option<bool>,
 }
 
-/// `GET /api/v1/responders`: every responder in the caller's scope, live.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResponderPage {
+    within: Option<String>,
+    /// Only those on (or off) duty.
+    on_duty: Option<bool>,
+    /// Responders per page (1,000 unless given).
+    limit: Option<usize>,
+    /// The `next_after` of the page before.
+    after: Option<i64>,
+}
+
+/// `GET /api/v1/responders`: the responders in the caller's scope, live, by
+/// id, a page at a time; `next_after` is set while more follow.
 pub async fn list(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    Q(p): Q<Within>,
+    Q(p): Q<ResponderPage>,
 ) -> Result<Json<Value>, ApiError> {
+    let limit = p.limit.unwrap_or(1000);
+    if limit == 0 || limit > MAX_RESPONDER_PAGE {
+        return Err(ApiError::bad_request(format!("limit must be 1..={MAX_RESPONDER_PAGE}")));
+    }
     let within = scope(&state, &caller, Permission::DispatchCalls, p.within.as_deref()).await?;
     let now = Timestamp::now();
-    let items: Vec<_> = state
+    let mut page: Vec<Member> = state
         .fleet
         .members(Some(&within))
-        .iter()
-        .filter(|m| p.on_duty.is_none_or(|on| m.on_duty == on))
-        .map(|m| responder_view(m, now, &state.dispatch))
+        .into_iter()
+        .filter(|m| p.on_duty.is_none_or(|on| m.on_duty == on) && p.after.is_none_or(|a| m.id > a))
+        .take(limit + 1)
         .collect();
-    Ok(Json(json!({ "stale_after_s": state.dispatch.stale_after.as_secs(), "items": items })))
+    let more = page.len() > limit;
+    page.truncate(limit);
+    let next_after = if more { page.last().map(|m| m.id) } else { None };
+    let items: Vec<_> = page.iter().map(|m| responder_view(m, now, &state.dispatch)).collect();
+    Ok(Json(json!({
+        "stale_after_s": state.dispatch.stale_after.as_secs(), "items": items, "next_after": next_after,
+    })))
 }
 
 /// The responder a request acts as: the caller's own, or with

@@ -242,20 +242,10 @@ impl PgStore {
     ) -> Result<Added<crate::CallRecord>> {
         let mut tx = self.pool.begin().await?;
         let added = file_in(&mut tx, new, events, summary, key, by).await?;
-        let case_id = added.item.id;
-        let id = if added.created {
-            let at = events.first().map_or_else(jiff::Timestamp::now, |(e, _)| e.at);
-            crate::calls::insert_call::<Postgres>(&mut tx, case_id, call, at).await?
-        } else {
-            crate::calls::call_of_case::<Postgres>(&mut tx, case_id).await?.ok_or_else(|| {
-                StoreError::Conflict(format!("Idempotency-Key {key:?} was used for a case, not a call"))
-            })?
-        };
-        let item = crate::calls::load_call::<Postgres>(&mut tx, id)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("call {id}")))?;
+        let mut filed = crate::calls::file_calls::<Postgres>(&mut tx, &[(&added, call, key)]).await?;
+        let call = filed.pop().unwrap_or_else(|| Err(StoreError::Write("not filed".into())))?;
         tx.commit().await?;
-        Ok(Added { item, created: added.created })
+        Ok(call)
     }
 
     /// One step of a call; see [`crate::Store::update_call`].

@@ -11,28 +11,45 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 /// Appends `new` inside the caller's transaction, which must hold the write
 /// lock (`BEGIN IMMEDIATE`) so no other append reads the same chain head.
 pub(crate) async fn append(conn: &mut SqliteConnection, new: &NewAudit) -> Result<AuditEntry> {
+    let mut entries = append_all(conn, std::slice::from_ref(new)).await?;
+    entries.pop().ok_or_else(|| crate::StoreError::Write("no audit entry written".into()))
+}
+
+/// Appends entries in order, chained in memory from the head read once and
+/// written in one statement per few hundred.
+pub(crate) async fn append_all(conn: &mut SqliteConnection, news: &[NewAudit]) -> Result<Vec<AuditEntry>> {
+    if news.is_empty() {
+        return Ok(Vec::new());
+    }
     let head =
         sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetch_optional(&mut *conn).await?;
-    let head = head.map(|r| Ok::<_, sqlx::Error>((r.try_get("seq")?, r.try_get("hash")?))).transpose()?;
-    let (entry, at_text) = next_entry(head, new)?;
-    sqlx::query(
-        "INSERT INTO audit_log (seq, at, actor, actor_id, ip, action, target, detail, reason, prev_hash, hash) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(entry.seq)
-    .bind(&at_text)
-    .bind(&entry.actor)
-    .bind(entry.actor_id)
-    .bind(&entry.ip)
-    .bind(&entry.action)
-    .bind(&entry.target)
-    .bind(detail_text(&entry))
-    .bind(&entry.reason)
-    .bind(&entry.prev_hash)
-    .bind(&entry.hash)
-    .execute(&mut *conn)
-    .await?;
-    Ok(entry)
+    let mut head = head.map(|r| Ok::<_, sqlx::Error>((r.try_get("seq")?, r.try_get("hash")?))).transpose()?;
+    let mut written = Vec::with_capacity(news.len());
+    for new in news {
+        let (entry, at_text) = next_entry(head.take(), new)?;
+        head = Some((entry.seq, entry.hash.clone()));
+        written.push((entry, at_text));
+    }
+    for chunk in written.chunks(500) {
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO audit_log (seq, at, actor, actor_id, ip, action, target, detail, reason, prev_hash, hash) ",
+        );
+        qb.push_values(chunk, |mut b, (entry, at_text)| {
+            b.push_bind(entry.seq)
+                .push_bind(at_text.clone())
+                .push_bind(entry.actor.clone())
+                .push_bind(entry.actor_id)
+                .push_bind(entry.ip.clone())
+                .push_bind(entry.action.clone())
+                .push_bind(entry.target.clone())
+                .push_bind(detail_text(entry))
+                .push_bind(entry.reason.clone())
+                .push_bind(entry.prev_hash.clone())
+                .push_bind(entry.hash.clone());
+        });
+        qb.build().execute(&mut *conn).await?;
+    }
+    Ok(written.into_iter().map(|(e, _)| e).collect())
 }
 
 impl SqliteStore {

@@ -2,7 +2,7 @@
 //! in the same transaction, one escalation per deadline, and idempotent filing.
 
 use super::SqliteStore;
-use super::audit::append;
+use super::audit::{append, append_all};
 use crate::cases::*;
 use crate::feed::{CHANGE_COLUMNS, CHANGES_AFTER, CaseChange, change_from_row, change_of};
 use crate::schema::{case_number_prefix, keep_near, next_case_number, push_case_filters, push_case_page};
@@ -19,41 +19,68 @@ async fn insert_events(
     case_id: i64,
     events: &[(CaseEventRecord, String)],
 ) -> Result<Vec<i64>> {
-    let mut photos = Vec::with_capacity(events.len());
-    for (e, _) in events {
-        for photo in &e.photos {
-            sqlx::query("INSERT OR IGNORE INTO case_attachments (case_id, attachment_id) VALUES (?, ?)")
-                .bind(case_id)
-                .bind(photo)
-                .execute(&mut *conn)
-                .await?;
+    Ok(insert_events_of(conn, &[(case_id, events)]).await?.pop().unwrap_or_default())
+}
+
+/// [`insert_events`] for several cases at once, a statement per thousand
+/// events; the ids of each case's events.
+async fn insert_events_of(
+    conn: &mut SqliteConnection,
+    cases: &[(i64, &[(CaseEventRecord, String)])],
+) -> Result<Vec<Vec<i64>>> {
+    let mut rows = Vec::new();
+    for (case_id, events) in cases {
+        for (e, state) in events.iter() {
+            for photo in &e.photos {
+                sqlx::query("INSERT OR IGNORE INTO case_attachments (case_id, attachment_id) VALUES (?, ?)")
+                    .bind(case_id)
+                    .bind(photo)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            let photos = serde_json::to_string(&e.photos).map_err(|x| StoreError::Invalid(x.to_string()))?;
+            rows.push((*case_id, e, state, photos));
         }
-        photos.push(serde_json::to_string(&e.photos).map_err(|x| StoreError::Invalid(x.to_string()))?);
     }
     let last: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM case_events").fetch_one(&mut *conn).await?;
-    let ids: Vec<i64> = (1..).take(events.len()).map(|i| last + i).collect();
-    let mut qb = QueryBuilder::<Sqlite>::new(
-        "INSERT INTO case_events (id, case_id, seq, at, actor_id, actor, role, unit, kind, data, note, photos, lat, lon, state) ",
-    );
-    qb.push_values(events.iter().zip(&ids).zip(photos), |mut b, (((e, state), id), photos)| {
-        b.push_bind(*id)
-            .push_bind(case_id)
-            .push_bind(e.seq)
-            .push_bind(ts_text(e.at))
-            .push_bind(e.actor_id)
-            .push_bind(e.actor.clone())
-            .push_bind(e.role.clone())
-            .push_bind(e.unit.clone())
-            .push_bind(e.kind.clone())
-            .push_bind(e.data.to_string())
-            .push_bind(e.note.clone())
-            .push_bind(photos)
-            .push_bind(e.lat)
-            .push_bind(e.lon)
-            .push_bind(state.clone());
-    });
-    qb.build().execute(&mut *conn).await?;
-    Ok(ids)
+    let mut next = last;
+    for chunk in rows.chunks(1000) {
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO case_events (id, case_id, seq, at, actor_id, actor, role, unit, kind, data, note, photos, lat, lon, state) ",
+        );
+        qb.push_values(chunk, |mut b, (case_id, e, state, photos)| {
+            next += 1;
+            b.push_bind(next)
+                .push_bind(*case_id)
+                .push_bind(e.seq)
+                .push_bind(ts_text(e.at))
+                .push_bind(e.actor_id)
+                .push_bind(e.actor.clone())
+                .push_bind(e.role.clone())
+                .push_bind(e.unit.clone())
+                .push_bind(e.kind.clone())
+                .push_bind(e.data.to_string())
+                .push_bind(e.note.clone())
+                .push_bind(photos.clone())
+                .push_bind(e.lat)
+                .push_bind(e.lon)
+                .push_bind((*state).clone());
+        });
+        qb.build().execute(&mut *conn).await?;
+    }
+    let mut id = last;
+    Ok(cases
+        .iter()
+        .map(|(_, events)| {
+            events
+                .iter()
+                .map(|_| {
+                    id += 1;
+                    id
+                })
+                .collect()
+        })
+        .collect())
 }
 
 async fn write_summary(conn: &mut SqliteConnection, case_id: i64, s: &CaseSummary, events: i64) -> Result<()> {
@@ -94,108 +121,217 @@ fn audit_event(by: &Actor, case_id: i64, e: &CaseEventRecord) -> NewAudit {
     }
 }
 
-/// Files a case inside a transaction: the case with its first events (each
-/// with the state after it) and the summary after them; with a key, the
-/// case an earlier request filed (and no changes). Commits nothing.
-async fn file_in(
-    conn: &mut SqliteConnection,
-    new: &NewCase,
-    events: &[(CaseEventRecord, String)],
-    summary: &CaseSummary,
-    key: Option<&str>,
-    by: &Actor,
-) -> Result<(Added<CaseRecord>, Vec<CaseChange>)> {
-    let Some((first, _)) = events.first() else {
-        return Err(StoreError::Invalid("a case starts with an event".into()));
-    };
-    if events.iter().enumerate().any(|(i, (e, _))| e.seq != i as i64 + 1) {
-        return Err(StoreError::Invalid("a case's events are numbered from 1".into()));
+/// A case to file: its row, its first events (each with the state after
+/// it), the summary after them, the idempotency key and who files it.
+#[derive(Clone, Copy)]
+pub(super) struct Filing<'a> {
+    pub new: &'a NewCase,
+    pub events: &'a [(CaseEventRecord, String)],
+    pub summary: &'a CaseSummary,
+    pub key: Option<&'a str>,
+    pub by: &'a Actor,
+}
+
+impl Filing<'_> {
+    fn check(&self) -> Result<()> {
+        if self.events.is_empty() {
+            return Err(StoreError::Invalid("a case starts with an event".into()));
+        }
+        if self.events.iter().enumerate().any(|(i, (e, _))| e.seq != i as i64 + 1) {
+            return Err(StoreError::Invalid("a case's events are numbered from 1".into()));
+        }
+        crate::schema::grid_placement(&self.new.grid).map(|_| ())
     }
-    let place = crate::schema::grid_placement(&new.grid)?;
-    let fingerprint = new.fingerprint();
-    if let Some(key) = key {
-        let seen = sqlx::query("SELECT fingerprint, case_id FROM case_idempotency WHERE key = ?")
-            .bind(key)
-            .fetch_optional(&mut *conn)
-            .await?;
-        if let Some(seen) = seen {
-            let earlier: String = seen.try_get("fingerprint")?;
-            if earlier != fingerprint {
-                return Err(StoreError::Conflict(format!(
-                    "Idempotency-Key {key:?} was already used for a different request"
-                )));
-            }
-            let id: i64 = seen.try_get("case_id")?;
-            let case = load_case(conn, id).await?.ok_or_else(|| StoreError::NotFound(format!("case {id}")))?;
-            return Ok((Added { item: case, created: false }, Vec::new()));
+}
+
+/// Files cases inside a transaction, together, in a few statements for all
+/// of them: the rows with their summaries, the events, the keys and the
+/// audit entries. A key used before answers with the case it filed (and
+/// no changes), as does a key used twice in the batch; one used for a
+/// different request is refused. One answer per filing, in order, and the
+/// notices to tell once it commits; an error of the database fails all.
+pub(super) async fn file_all_in(
+    conn: &mut SqliteConnection,
+    filings: &[Filing<'_>],
+) -> Result<(Vec<Result<Added<CaseRecord>>>, Vec<CaseChange>)> {
+    use std::collections::HashMap;
+    let mut out: Vec<Option<Result<Added<CaseRecord>>>> = filings.iter().map(|f| f.check().err().map(Err)).collect();
+    let fingerprints: Vec<String> = filings.iter().map(|f| f.new.fingerprint()).collect();
+    // Keys used before.
+    let keys: Vec<&str> = filings.iter().zip(&out).filter(|(_, o)| o.is_none()).filter_map(|(f, _)| f.key).collect();
+    let mut seen: HashMap<String, (String, i64)> = HashMap::new();
+    for chunk in keys.chunks(500) {
+        let mut qb =
+            QueryBuilder::<Sqlite>::new("SELECT key, fingerprint, case_id FROM case_idempotency WHERE key IN (");
+        let mut list = qb.separated(", ");
+        for key in chunk {
+            list.push_bind(*key);
+        }
+        qb.push(")");
+        for row in qb.build().fetch_all(&mut *conn).await? {
+            seen.insert(row.try_get("key")?, (row.try_get("fingerprint")?, row.try_get("case_id")?));
+        }
+    }
+    let mut fresh = Vec::new();
+    let mut again = Vec::new();
+    let mut first_of: HashMap<&str, usize> = HashMap::new();
+    for (i, f) in filings.iter().enumerate() {
+        if out[i].is_some() {
+            continue;
+        }
+        let Some(key) = f.key else {
+            fresh.push(i);
+            continue;
+        };
+        if let Some((earlier, case_id)) = seen.get(key) {
+            out[i] = Some(if *earlier == fingerprints[i] {
+                load_case(conn, *case_id)
+                    .await?
+                    .ok_or_else(|| StoreError::NotFound(format!("case {case_id}")))
+                    .map(|item| Added { item, created: false })
+            } else {
+                Err(reused(key))
+            });
+        } else if let Some(&j) = first_of.get(key) {
+            again.push((i, j));
+        } else {
+            first_of.insert(key, i);
+            fresh.push(i);
         }
     }
     // Numbers run per district and day in China Standard Time.
-    let prefix = case_number_prefix(&place[0], first.at);
-    let number = next_case_number::<Sqlite>(conn, &prefix).await?;
-    let now = now_text();
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO cases (number, source, category, title, description, lat, lon, district_code, street_code, \
-         community_code, grid_code, reporter_id, state, events, created_at, updated_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?) RETURNING id",
-    )
-    .bind(&number)
-    .bind(&new.source)
-    .bind(&new.category)
-    .bind(&new.title)
-    .bind(&new.description)
-    .bind(new.lat)
-    .bind(new.lon)
-    .bind(&place[0])
-    .bind(&place[1])
-    .bind(&place[2])
-    .bind(&place[3])
-    .bind(new.reporter_id)
-    .bind(&summary.state)
-    .bind(ts_text(first.at))
-    .bind(&now)
-    .fetch_one(&mut *conn)
-    .await?;
-    let ids = insert_events(conn, id, events).await?;
-    write_summary(conn, id, summary, events.len() as i64).await?;
-    if let Some(key) = key {
-        sqlx::query("INSERT INTO case_idempotency (key, fingerprint, case_id) VALUES (?, ?, ?)")
-            .bind(key)
-            .bind(&fingerprint)
-            .bind(id)
-            .execute(&mut *conn)
-            .await?;
+    let mut numbers = Vec::with_capacity(fresh.len());
+    let mut places = Vec::with_capacity(fresh.len());
+    let mut last: HashMap<String, i64> = HashMap::new();
+    for &i in &fresh {
+        let f = &filings[i];
+        let place = crate::schema::grid_placement(&f.new.grid)?;
+        let prefix = case_number_prefix(&place[0], f.events[0].0.at);
+        places.push(place);
+        let n = match last.get(&prefix) {
+            Some(n) => n + 1,
+            None => {
+                let number = next_case_number::<Sqlite>(conn, &prefix).await?;
+                number[prefix.len()..].parse::<i64>().map_err(|e| StoreError::Corrupt(format!("{number}: {e}")))?
+            }
+        };
+        last.insert(prefix.clone(), n);
+        numbers.push(format!("{prefix}{n:06}"));
     }
-    append(conn, &file_audit(by, id, &number, new)).await?;
-    let case = load_case(conn, id).await?.ok_or_else(|| StoreError::NotFound(format!("case {id}")))?;
-    let changes = changes_of(&case, &ids, events);
-    Ok((Added { item: case, created: true }, changes))
+    // The rows with their summaries, read back as they were written.
+    let now = now_text();
+    let mut cases: HashMap<String, CaseRecord> = HashMap::new();
+    let rows: Vec<_> = fresh.iter().zip(&numbers).zip(&places).collect();
+    for chunk in rows.chunks(400) {
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO cases (number, source, category, title, description, lat, lon, district_code, street_code, \
+             community_code, grid_code, reporter_id, state, handler_unit, step_deadline, escalate_at, escalation, \
+             supervision, duplicate_of, merged_into, closed_at, events, created_at, updated_at) ",
+        );
+        qb.push_values(chunk, |mut b, ((i, number), place)| {
+            let f = &filings[**i];
+            let (new, s) = (f.new, f.summary);
+            b.push_bind((*number).clone())
+                .push_bind(new.source.clone())
+                .push_bind(s.category.clone().unwrap_or_else(|| new.category.clone()))
+                .push_bind(new.title.clone())
+                .push_bind(new.description.clone())
+                .push_bind(new.lat)
+                .push_bind(new.lon)
+                .push_bind(place[0].clone())
+                .push_bind(place[1].clone())
+                .push_bind(place[2].clone())
+                .push_bind(place[3].clone())
+                .push_bind(new.reporter_id)
+                .push_bind(s.state.clone())
+                .push_bind(s.handler_unit.clone())
+                .push_bind(s.step_deadline.map(ts_text))
+                .push_bind(s.escalate_at.map(ts_text))
+                .push_bind(s.escalation.clone())
+                .push_bind(s.supervision)
+                .push_bind(s.duplicate_of)
+                .push_bind(s.merged_into)
+                .push_bind(s.closed_at.map(ts_text))
+                .push_bind(f.events.len() as i64)
+                .push_bind(ts_text(f.events[0].0.at))
+                .push_bind(now.clone());
+        });
+        qb.push(" RETURNING *");
+        // RETURNING gives rows in no promised order: matched by number.
+        for row in qb.build().fetch_all(&mut *conn).await? {
+            let case = case_from_row(&row)?;
+            cases.insert(case.number.clone(), case);
+        }
+    }
+    let filed: Vec<&CaseRecord> = numbers
+        .iter()
+        .map(|n| cases.get(n).ok_or_else(|| StoreError::Write(format!("case {n} was not written"))))
+        .collect::<Result<_>>()?;
+    let of_cases: Vec<(i64, &[(CaseEventRecord, String)])> =
+        fresh.iter().zip(&filed).map(|(&i, c)| (c.id, filings[i].events)).collect();
+    let ids = insert_events_of(conn, &of_cases).await?;
+    let keyed: Vec<(&str, &String, i64)> =
+        fresh.iter().zip(&filed).filter_map(|(&i, c)| filings[i].key.map(|k| (k, &fingerprints[i], c.id))).collect();
+    for chunk in keyed.chunks(1000) {
+        let mut qb = QueryBuilder::<Sqlite>::new("INSERT INTO case_idempotency (key, fingerprint, case_id) ");
+        qb.push_values(chunk, |mut b, (key, fingerprint, id)| {
+            b.push_bind(*key).push_bind((*fingerprint).clone()).push_bind(*id);
+        });
+        qb.build().execute(&mut *conn).await?;
+    }
+    let audits: Vec<NewAudit> =
+        fresh.iter().zip(&filed).map(|(&i, c)| file_audit(filings[i].by, c.id, &c.number, filings[i].new)).collect();
+    append_all(conn, &audits).await?;
+    let mut changes = Vec::new();
+    for ((&i, case), ids) in fresh.iter().zip(&filed).zip(&ids) {
+        changes.extend(changes_of(case, ids, filings[i].events));
+        out[i] = Some(Ok(Added { item: (*case).clone(), created: true }));
+    }
+    for (i, j) in again {
+        out[i] = Some(match &out[j] {
+            Some(Ok(first)) if fingerprints[i] == fingerprints[j] => {
+                Ok(Added { item: first.item.clone(), created: false })
+            }
+            _ => Err(reused(filings[i].key.unwrap_or_default())),
+        });
+    }
+    let out = out.into_iter().map(|o| o.unwrap_or_else(|| Err(StoreError::Write("not filed".into())))).collect();
+    Ok((out, changes))
 }
 
-/// Files a call with its case inside a transaction; see
-/// [`crate::Store::open_call`]. The notices to tell once it commits.
-pub(super) async fn call_in(
+fn reused(key: &str) -> StoreError {
+    StoreError::Conflict(format!("Idempotency-Key {key:?} was already used for a different request"))
+}
+
+/// Files one case inside a transaction; see [`file_all_in`].
+async fn file_in(conn: &mut SqliteConnection, f: Filing<'_>) -> Result<(Added<CaseRecord>, Vec<CaseChange>)> {
+    let (mut out, changes) = file_all_in(conn, &[f]).await?;
+    Ok((out.pop().unwrap_or_else(|| Err(StoreError::Write("not filed".into())))?, changes))
+}
+
+/// Files calls with their cases inside a transaction, together; see
+/// [`crate::Store::open_call`]. One answer per call, and the notices to
+/// tell once it commits.
+pub(super) async fn calls_in(
     conn: &mut SqliteConnection,
-    call: &crate::NewCall,
-    new: &NewCase,
-    events: &[(CaseEventRecord, String)],
-    summary: &CaseSummary,
-    key: Option<&str>,
-    by: &Actor,
-) -> Result<(Added<crate::CallRecord>, Vec<CaseChange>)> {
-    let (added, changes) = file_in(conn, new, events, summary, key, by).await?;
-    let case_id = added.item.id;
-    let id = if added.created {
-        let at = events.first().map_or_else(jiff::Timestamp::now, |(e, _)| e.at);
-        crate::calls::insert_call::<Sqlite>(conn, case_id, call, at).await?
-    } else {
-        crate::calls::call_of_case::<Sqlite>(conn, case_id)
-            .await?
-            .ok_or_else(|| StoreError::Conflict(format!("Idempotency-Key {key:?} was used for a case, not a call")))?
-    };
-    let item =
-        crate::calls::load_call::<Sqlite>(conn, id).await?.ok_or_else(|| StoreError::NotFound(format!("call {id}")))?;
-    Ok((Added { item, created: added.created }, changes))
+    calls: &[(&crate::NewCall, Filing<'_>)],
+) -> Result<(Vec<Result<Added<crate::CallRecord>>>, Vec<CaseChange>)> {
+    let filings: Vec<Filing<'_>> = calls.iter().map(|(_, f)| *f).collect();
+    let (cases, changes) = file_all_in(conn, &filings).await?;
+    let filed: Vec<_> = calls
+        .iter()
+        .zip(&cases)
+        .filter_map(|((call, f), case)| case.as_ref().ok().map(|case| (case, *call, f.key)))
+        .collect();
+    let mut made = crate::calls::file_calls::<Sqlite>(conn, &filed).await?.into_iter();
+    let out = cases
+        .into_iter()
+        .map(|case| match case {
+            Ok(_) => made.next().unwrap_or_else(|| Err(StoreError::Write("not filed".into()))),
+            Err(e) => Err(e),
+        })
+        .collect();
+    Ok((out, changes))
 }
 
 /// The feed's notices of events just written with these ids.
@@ -250,7 +386,8 @@ impl SqliteStore {
     ) -> Result<Added<CaseRecord>> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let (added, changes) =
-            file_in(&mut tx, new, &[(first.clone(), summary.state.clone())], summary, key, by).await?;
+            file_in(&mut tx, Filing { new, events: &[(first.clone(), summary.state.clone())], summary, key, by })
+                .await?;
         if added.created {
             self.feed.commit(tx, changes).await?;
         }

@@ -1,13 +1,15 @@
 //! Group commit: SQLite has one writer at a time and every commit waits for
 //! the disk, so the writes that come most often — position batches and new
 //! calls — queue for one task that takes every request waiting and commits
-//! them together in one transaction: one fsync for many. Each call is filed
-//! in a savepoint of its own, so one refused (a reused idempotency key)
-//! leaves the others; nobody is answered before the commit, so an
-//! acknowledged write is as durable as one committed alone.
+//! them together in one transaction: one fsync for many. The calls are
+//! filed together too, a few statements for all of them; one refused (a
+//! reused idempotency key) leaves the others, and should the database
+//! refuse the batch, each is filed again alone in a savepoint of its own.
+//! Nobody is answered before the commit, so an acknowledged write is as
+//! durable as one committed alone.
 
 use super::LocalFeed;
-use super::cases::call_in;
+use super::cases::{Filing, calls_in};
 use crate::{
     Actor, Added, CallRecord, CaseEventRecord, CaseSummary, NewCall, NewCase, PositionFix, Result, StoreError,
 };
@@ -28,9 +30,12 @@ pub(crate) struct CallJob {
     pub by: Actor,
 }
 
+/// Where a call's answer goes.
+type CallReply = oneshot::Sender<Result<Added<CallRecord>>>;
+
 pub(crate) enum Job {
     Positions(Vec<PositionFix>, oneshot::Sender<Result<()>>),
-    Call(Box<CallJob>, oneshot::Sender<Result<Added<CallRecord>>>),
+    Call(Box<CallJob>, CallReply),
 }
 
 /// A job with the pool to write it through: the writer holds no pool of
@@ -76,33 +81,21 @@ async fn write(pool: &SqlitePool, feed: &LocalFeed, jobs: Vec<Job>) {
     };
     let mut fixes = Vec::new();
     let mut moved = Vec::new();
-    let mut filed = Vec::new();
-    let mut changes = Vec::new();
+    let mut calls = Vec::new();
     for job in jobs {
         match job {
             Job::Positions(f, reply) => {
                 fixes.extend(f);
                 moved.push(reply);
             }
-            Job::Call(j, reply) => {
-                let result = async {
-                    let mut sp = tx.begin().await?;
-                    let done =
-                        call_in(&mut sp, &j.call, &j.case, &j.events, &j.summary, j.key.as_deref(), &j.by).await?;
-                    sp.commit().await?;
-                    Ok(done)
-                }
-                .await;
-                filed.push((
-                    reply,
-                    result.map(|(added, c)| {
-                        changes.extend(c);
-                        added
-                    }),
-                ));
-            }
+            Job::Call(j, reply) => calls.push((j, reply)),
         }
     }
+    let (filed, changes) = match file_calls(&mut tx, &calls).await {
+        Ok(done) => done,
+        Err(e) => return fail_all(moved, calls.into_iter().map(|(_, reply)| reply), &e),
+    };
+    let filed: Vec<Filed> = calls.into_iter().map(|(_, reply)| reply).zip(filed).collect();
     // Several batches may move one responder: the latest fix wins.
     fixes.sort_by_key(|f| (f.responder_id, f.at));
     fixes.dedup_by(|later, earlier| {
@@ -117,7 +110,7 @@ async fn write(pool: &SqlitePool, feed: &LocalFeed, jobs: Vec<Job>) {
     } else {
         let mut sp = match tx.begin().await {
             Ok(sp) => sp,
-            Err(e) => return fail_all(moved, filed, &e.into()),
+            Err(e) => return fail_all(moved, filed.into_iter().map(|(reply, _)| reply), &e.into()),
         };
         match crate::calls::write_positions::<Sqlite>(&mut sp, &fixes).await {
             Ok(()) => sp.commit().await.map_err(StoreError::from),
@@ -128,7 +121,7 @@ async fn write(pool: &SqlitePool, feed: &LocalFeed, jobs: Vec<Job>) {
         }
     };
     if let Err(e) = feed.commit(tx, changes).await {
-        return fail_all(moved, filed, &e);
+        return fail_all(moved, filed.into_iter().map(|(reply, _)| reply), &e);
     }
     for reply in moved {
         reply.send(positions.as_ref().map(|_| ()).map_err(failed)).ok();
@@ -138,13 +131,57 @@ async fn write(pool: &SqlitePool, feed: &LocalFeed, jobs: Vec<Job>) {
     }
 }
 
-type Filed = (oneshot::Sender<Result<Added<CallRecord>>>, Result<Added<CallRecord>>);
+/// Files the calls of a group together in a savepoint; should the
+/// database refuse the batch, each alone in a savepoint of its own, so one
+/// bad call fails only itself. An answer per call, and the notices.
+async fn file_calls(
+    tx: &mut sqlx::Transaction<'_, Sqlite>,
+    calls: &[(Box<CallJob>, CallReply)],
+) -> Result<(Vec<Result<Added<CallRecord>>>, Vec<crate::CaseChange>)> {
+    if calls.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let all: Vec<_> = calls
+        .iter()
+        .map(|(j, _)| {
+            let f = Filing { new: &j.case, events: &j.events, summary: &j.summary, key: j.key.as_deref(), by: &j.by };
+            (&j.call, f)
+        })
+        .collect();
+    let mut sp = tx.begin().await?;
+    match calls_in(&mut sp, &all).await {
+        Ok(done) => {
+            sp.commit().await?;
+            return Ok(done);
+        }
+        Err(_) => sp.rollback().await?,
+    }
+    let mut out = Vec::with_capacity(calls.len());
+    let mut changes = Vec::new();
+    for one in &all {
+        let mut sp = tx.begin().await?;
+        match calls_in(&mut sp, std::slice::from_ref(one)).await {
+            Ok((mut filed, c)) => {
+                sp.commit().await?;
+                changes.extend(c);
+                out.push(filed.pop().unwrap_or_else(|| Err(StoreError::Write("not filed".into()))));
+            }
+            Err(e) => {
+                sp.rollback().await?;
+                out.push(Err(e));
+            }
+        }
+    }
+    Ok((out, changes))
+}
 
-fn fail_all(moved: Vec<oneshot::Sender<Result<()>>>, filed: Vec<Filed>, e: &StoreError) {
+type Filed = (CallReply, Result<Added<CallRecord>>);
+
+fn fail_all(moved: Vec<oneshot::Sender<Result<()>>>, calls: impl Iterator<Item = CallReply>, e: &StoreError) {
     for reply in moved {
         reply.send(Err(failed(e))).ok();
     }
-    for (reply, _) in filed {
+    for reply in calls {
         reply.send(Err(failed(e))).ok();
     }
 }

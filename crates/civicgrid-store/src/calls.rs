@@ -66,6 +66,10 @@ pub struct NewCall {
     pub kind: String,
     /// The registered device it came from, if it did.
     pub device: Option<String>,
+    /// How its point was found: `position`, `device` or `home`.
+    pub located_by: String,
+    /// The registered address it was placed at (a device's or the caller's home).
+    pub address: Option<String>,
     /// When, nobody having accepted, the call is alarmed.
     pub give_up_at: Timestamp,
     /// The first round's offers, made in the same transaction (round 1);
@@ -103,6 +107,9 @@ pub struct CallRecord {
     pub case_number: String,
     pub kind: String,
     pub device: Option<String>,
+    /// `position` (a live fix), `device` or `home` (a registered address).
+    pub located_by: String,
+    pub address: Option<String>,
     pub lat: f64,
     pub lon: f64,
     pub grid: String,
@@ -213,7 +220,7 @@ fn responder_from_row(r: &impl Columns) -> Result<ResponderRecord> {
     })
 }
 
-const CALL_COLUMNS: &str = "k.id, k.case_id, c.number, k.kind, k.device, c.lat, c.lon, c.grid_code, c.reporter_id, \
+const CALL_COLUMNS: &str = "k.id, k.case_id, c.number, k.kind, k.device, k.located_by, k.address, c.lat, c.lon, c.grid_code, c.reporter_id, \
      k.state, k.owner, k.round, k.created_at, k.give_up_at, k.updated_at FROM calls k JOIN cases c ON c.id = k.case_id";
 
 fn call_from_row(r: &impl Columns) -> Result<CallRecord> {
@@ -223,6 +230,8 @@ fn call_from_row(r: &impl Columns) -> Result<CallRecord> {
         case_number: r.text("number")?,
         kind: r.text("kind")?,
         device: r.opt_text("device")?,
+        located_by: r.text("located_by")?,
+        address: r.opt_text("address")?,
         lat: r.real("lat")?,
         lon: r.real("lon")?,
         grid: r.text("grid_code")?,
@@ -391,14 +400,16 @@ where
     DB::Row: Columns,
 {
     let q = sql::<DB>(
-        "INSERT INTO calls (case_id, kind, device, state, round, created_at, give_up_at, updated_at) \
-         VALUES (?, ?, ?, 'dispatching', ?, ?, ?, ?) RETURNING id",
+        "INSERT INTO calls (case_id, kind, device, located_by, address, state, round, created_at, give_up_at, updated_at) \
+         VALUES (?, ?, ?, ?, ?, 'dispatching', ?, ?, ?, ?) RETURNING id",
     );
     let round = i64::from(!new.offers.is_empty());
     let cells = vec![
         Cell::Int(case_id),
         text(&new.kind),
         opt_text(new.device.as_deref()),
+        text(&new.located_by),
+        opt_text(new.address.as_deref()),
         Cell::Int(round),
         ts(at),
         ts(new.give_up_at),

@@ -247,7 +247,7 @@ fn restore_refuses_what_is_not_a_whole_backup() {
     let text = std::fs::read_to_string(&file).unwrap();
     std::fs::write(&file, &text[..text.len() - 20]).unwrap();
     let e = refused(&["restore", "--database", &target.url, "--from", path(&file)]);
-    assert!(e.contains("line 32 of the dump: not JSON"), "{e}");
+    assert!(e.contains("line 33 of the dump: not JSON"), "{e}");
     assert!(ok(&["audit", "verify", "--database", &target.url]).contains("intact: 0 entries"));
     let e = refused(&["export", "--database", &empty.url, "--to", "mysql://localhost/x"]);
     assert!(e.contains("unsupported database"), "{e}");

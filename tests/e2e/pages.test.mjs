@@ -869,4 +869,28 @@ test("a call placed on the caller's page appears on the command centre within a 
   assert.ok(back && back.note === note && back.photos.length === 1, JSON.stringify(back));
   const steps = story.events.filter((e) => e.type === "respond").map((e) => e.step);
   for (const step of ["offered", "accepted", "en_route", "on_scene", "done"]) assert.ok(steps.includes(step), `${step} in ${steps}`);
+
+  // demo-resident again, on a phone that may not tell where it is: the call goes to the registered address.
+  const unplaced = await open(t, { user: "demo-resident", ...phone });
+  assert.equal((await unplaced.goto(BASE + "/call")).status(), 200);
+  const mine = await api(unplaced, "/api/v1/call-devices/mine");
+  assert.ok(mine.home && mine.home.address, "demo-resident has a registered address");
+  assert.equal((await unplaced.textContent("#call-home-address")).trim(), mine.home.address);
+  await unplaced.waitForSelector('#call-position[data-state="denied"], #call-position[data-state="unavailable"]');
+  assert.ok((await unplaced.textContent("#call-position")).includes("登记地址"), "the line under the button says where a call goes");
+  const sent = unplaced.waitForResponse((r) => r.url() === BASE + "/api/v1/calls" && r.request().method() === "POST");
+  await unplaced.click("#call-button");
+  const reply = await sent;
+  assert.equal(reply.status(), 201);
+  assert.equal(reply.request().postDataJSON().lat, undefined, "no position was sent");
+  const fromHome = await reply.json();
+  assert.equal(fromHome.located_by, "home");
+  assert.equal(fromHome.address, mine.home.address);
+  assert.equal(fromHome.grid, mine.home.grid);
+  await unplaced.waitForFunction(() => document.getElementById("call-status-text").textContent.includes("登记地址"), null, { timeout: 5000 });
+  // The command centre reads it as a registered address, not a live fix.
+  await operator.waitForSelector(`#call-list li[data-call="${fromHome.id}"] button`, { timeout: 5000 });
+  await operator.click(`#call-list li[data-call="${fromHome.id}"] button`);
+  await operator.waitForSelector(`#call-panel[data-call="${fromHome.id}"] #call-address-row:not([hidden])`, { timeout: 5000 });
+  assert.equal((await operator.textContent("#call-address")).trim(), `登记地址：${mine.home.address}`);
 });

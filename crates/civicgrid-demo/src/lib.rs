@@ -615,3 +615,68 @@ pub fn responders(b: &DistrictBundle) -> Vec<DemoResponder> {
     }
     out
 }
+
+/// A call device of the demo district, placed at its household's building.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DemoDevice {
+    pub code: String,
+    pub kind: civicgrid_domain::DeviceKind,
+    pub household_id: i64,
+    /// "渭滨小区 3号楼 2单元 501".
+    pub address: String,
+    pub lat: f64,
+    pub lon: f64,
+    pub grid: UnitCode,
+}
+
+/// A household's device of `kind`, placed at its building.
+fn device_at(
+    b: &DistrictBundle,
+    h: &Household,
+    kind: civicgrid_domain::DeviceKind,
+    code: String,
+) -> Option<DemoDevice> {
+    let building = b.buildings.iter().find(|x| x.id == h.building_id)?;
+    let compound = b.compounds.iter().find(|c| c.code == building.compound)?;
+    Some(DemoDevice {
+        code,
+        kind,
+        household_id: h.id,
+        address: format!("{} {}号楼 {}单元 {}", compound.name, building.number, h.entrance, h.room),
+        lat: building.lat,
+        lon: building.lon,
+        grid: building.grid.clone(),
+    })
+}
+
+/// A wall button in the home of every household with a resident who is
+/// elderly and lives alone, numbered within each community:
+/// `BTN-610304003002-0001`.
+pub fn call_devices(b: &DistrictBundle) -> Vec<DemoDevice> {
+    use civicgrid_domain::{CareGroup, DeviceKind, Level};
+    use std::collections::{BTreeSet, HashMap};
+    let alone: BTreeSet<i64> =
+        b.residents.iter().filter(|r| r.care.contains(&CareGroup::ElderlyAlone)).map(|r| r.household_id).collect();
+    let households: HashMap<i64, &Household> = b.households.iter().map(|h| (h.id, h)).collect();
+    let mut numbers: HashMap<String, u32> = HashMap::new();
+    let mut out = Vec::new();
+    for id in alone {
+        let Some(h) = households.get(&id) else { continue };
+        let Some(mut d) = device_at(b, h, DeviceKind::WallButton, String::new()) else { continue };
+        let Some(community) = d.grid.at_level(Level::Community) else { continue };
+        let n = numbers.entry(community.to_string()).or_default();
+        *n += 1;
+        d.code = format!("BTN-{community}-{n:04}");
+        out.push(d);
+    }
+    out
+}
+
+/// The registered address (`home`) of a demo account living in `unit`: its
+/// first household, by id.
+pub fn home_in(b: &DistrictBundle, unit: &UnitCode, code: &str) -> Option<DemoDevice> {
+    let inside: std::collections::HashSet<i64> =
+        b.buildings.iter().filter(|x| unit.contains(&x.grid)).map(|x| x.id).collect();
+    let h = b.households.iter().filter(|h| inside.contains(&h.building_id)).min_by_key(|h| h.id)?;
+    device_at(b, h, civicgrid_domain::DeviceKind::Home, code.to_owned())
+}

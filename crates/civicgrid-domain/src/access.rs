@@ -57,6 +57,9 @@ string_enum! {
         /// Answer one-click calls: go on duty, report one's position, accept
         /// or decline offers, report progress.
         RespondToCalls = "respond_to_calls",
+        /// Register and retire call devices (wall buttons, speakers,
+        /// residents' registered addresses) within one's scope.
+        ManageCallDevices = "manage_call_devices",
     }
 }
 
@@ -78,6 +81,7 @@ impl Role {
                 ViewCases,
                 HandleCases,
                 DispatchCalls,
+                ManageCallDevices,
             ],
             Role::StreetStaff => &[
                 ViewOrg,
@@ -92,6 +96,7 @@ impl Role {
                 HandleCases,
                 DispatchCalls,
                 RespondToCalls,
+                ManageCallDevices,
             ],
             Role::CommunityStaff => &[
                 ViewOrg,
@@ -105,6 +110,7 @@ impl Role {
                 HandleCases,
                 DispatchCalls,
                 RespondToCalls,
+                ManageCallDevices,
             ],
             Role::GridWorker => &[
                 ViewOrg,
@@ -116,6 +122,7 @@ impl Role {
                 ViewCases,
                 HandleCases,
                 RespondToCalls,
+                ManageCallDevices,
             ],
             Role::Responder => &[ViewOrg, ReportCases, RespondToCalls],
             Role::Leader => {

@@ -150,6 +150,67 @@ string_enum! {
     }
 }
 
+string_enum! {
+    /// A registered call device: what a call may name as `device`.
+    DeviceKind {
+        /// A button on the wall of a home (an elderly resident living alone).
+        WallButton = "wall_button",
+        /// A smart speaker that calls on a spoken word.
+        Speaker = "speaker",
+        /// A resident's own registered address, used by their phone when
+        /// it gives no position.
+        Home = "home",
+    }
+}
+
+string_enum! {
+    /// How a call's point was found. Only `position` is a live fix; the
+    /// others are a registered address, shown as such.
+    LocatedBy {
+        /// The position the caller's device sent.
+        Position = "position",
+        /// The registered point of the device the call came from.
+        Device = "device",
+        /// The caller's registered address (their `home`).
+        Home = "home",
+    }
+}
+
+/// A device code as printed on the device: 1 to 64 ASCII letters, digits, `-` or `_`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct DeviceCode(String);
+
+impl DeviceCode {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let ok = !s.is_empty() && s.len() <= 64 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if ok { Ok(DeviceCode(s.to_owned())) } else { Err("a device code has 1 to 64 letters, digits, - or _".into()) }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for DeviceCode {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        DeviceCode::parse(&s)
+    }
+}
+
+impl From<DeviceCode> for String {
+    fn from(c: DeviceCode) -> String {
+        c.0
+    }
+}
+
+impl std::fmt::Display for DeviceCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// How calls are dispatched. Every field has a command-line flag on `serve`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DispatchPolicy {
@@ -281,5 +342,15 @@ mod tests {
             assert_eq!(k.category().major().as_str(), CALL_MAJOR);
         }
         assert_eq!(Skill::bits(&[Skill::FirstAid, Skill::Security]), 0b10001);
+    }
+
+    #[test]
+    fn device_codes_are_letters_digits_dashes_and_underscores() {
+        for good in ["BTN-610304003002-0001", "a", "speaker_7", &"x".repeat(64)] {
+            assert_eq!(DeviceCode::parse(good).map(|c| c.as_str().to_owned()), Ok(good.to_owned()));
+        }
+        for bad in ["", "按钮1", "BTN 1", "BTN/1", &"x".repeat(65)] {
+            assert!(DeviceCode::parse(bad).is_err(), "{bad:?}");
+        }
     }
 }

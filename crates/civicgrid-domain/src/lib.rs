@@ -30,7 +30,10 @@ pub use catalogue::{
     CaseClass, Catalogue, CatalogueError, Category, CategoryCode, Handler, MajorClass, Step, StepLimits,
 };
 pub use code::{CodeError, Level, UnitCode};
-pub use dispatch::{CallKind, CallState, Candidate, DispatchPolicy, OfferState, RespondStep, Skill, Team};
+pub use dispatch::{
+    CallKind, CallState, Candidate, DeviceCode, DeviceKind, DispatchPolicy, LocatedBy, OfferState, RespondStep, Skill,
+    Team,
+};
 pub use facility::{CameraStatus, FacilityCategory};
 pub use identity::{IdNumber, IdentityError, PhoneNumber};
 pub use kpi::{KpiReport, Period, Ratio, StepTimes, UnitKpi};

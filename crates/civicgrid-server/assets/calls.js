@@ -147,6 +147,15 @@
     var h = Math.sin(dLat / 2) * Math.sin(dLat / 2) + Math.cos(a.lat * rad) * Math.cos(b.lat * rad) * Math.sin(dLon / 2) * Math.sin(dLon / 2);
     return 2 * R * Math.asin(Math.min(1, Math.sqrt(h)));
   }
+  // Where a call is, as people read it: a registered address (a device's
+  // or the caller's home) says so, so nobody takes it for a live fix.
+  function registeredAddress(c) {
+    return c.address && c.located_by && c.located_by !== "position" ? T("call.registered_address", { address: c.address }) : "";
+  }
+  function whereText(c) {
+    var registered = registeredAddress(c);
+    return registered ? registered + (c.grid_name ? " · " + c.grid_name : "") : c.grid_name || c.grid || "";
+  }
   function kindName(kind) { return T("call.kind." + kind); }
   function teamName(team) { return team ? T("call.team." + team) : ""; }
   var OPEN = { dispatching: true, alarmed: true, accepted: true, en_route: true, on_scene: true };
@@ -477,6 +486,9 @@
       link.href = "/cases/" + encodeURIComponent(c.case_id);
       link.textContent = c.case_number || "#" + c.case_id;
       document.getElementById("call-grid").textContent = (c.grid_name || "") + " " + c.grid;
+      var addressRow = document.getElementById("call-address-row");
+      addressRow.hidden = !registeredAddress(c);
+      document.getElementById("call-address").textContent = registeredAddress(c);
       document.getElementById("call-created").textContent = clock(c.created_at);
       var giveUpRow = document.getElementById("call-give-up-row");
       var giveUp = document.getElementById("call-give-up");
@@ -945,7 +957,7 @@
         }
         offerCard.setAttribute("data-call", offer.call_id);
         document.getElementById("offer-kind").textContent = kindName(offer.kind);
-        document.getElementById("offer-where").textContent = offer.address || offer.grid_name || "";
+        document.getElementById("offer-where").textContent = whereText(offer);
         document.getElementById("offer-distance").textContent = T("responder.offer_distance", {
           far: metres(offer.distance_m), min: minutes(offer.walk_s),
         });
@@ -970,7 +982,7 @@
         var badge = document.getElementById("task-state");
         badge.className = "badge call-state call-state-" + task.state;
         badge.textContent = T("call.state." + task.state);
-        document.getElementById("task-where").textContent = task.address || task.grid_name || task.grid || "";
+        document.getElementById("task-where").textContent = whereText(task);
         var point = task.gcj02 || gcj[task.id];
         var name = kindName(task.kind) + " · " + (task.grid_name || task.address || "");
         document.getElementById("task-navigate").href = point
@@ -1024,6 +1036,9 @@
     var busy = false;
     var call = null;
     var stopPolling = null;
+    // The caller's registered address: where a call without a position goes.
+    var home = cfg.home || null;
+    var useHome = document.getElementById("call-use-home");
 
     function say(node, text) {
       node.textContent = text;
@@ -1043,7 +1058,8 @@
     }
     function onFixError(e) {
       fixError = e && e.code === 1 ? "denied" : "unavailable";
-      positionState(T("call.position." + fixError), fixError);
+      if (home) positionState(T("call.position.home_fallback"), fixError);
+      else positionState(T("call.position." + fixError), fixError);
     }
     if (navigator.geolocation) {
       navigator.geolocation.watchPosition(onFix, onFixError, { enableHighAccuracy: true, maximumAge: 10000, timeout: 20000 });
@@ -1068,11 +1084,17 @@
       button.disabled = true;
       section.setAttribute("data-state", "locating");
       var kind = (document.querySelector('#call-kinds input[name="kind"]:checked') || {}).value || "other";
-      position().then(function (p) {
+      // Without a position (refused, unavailable, or the caller's choice) a
+      // caller with a registered address calls from there: the server places it.
+      var where = home && useHome && useHome.checked ? Promise.resolve(null) : position().catch(function (e) {
+        if (home) return null;
+        throw e;
+      });
+      where.then(function (p) {
         if (!key) key = CG.randomKey();
         section.setAttribute("data-state", "sending");
         showStatus(null, T("call.sending"));
-        var body = { lat: p.coords.latitude, lon: p.coords.longitude, crs: "wgs84", kind: kind };
+        var body = p ? { lat: p.coords.latitude, lon: p.coords.longitude, crs: "wgs84", kind: kind } : { kind: kind };
         return send(body, 0);
       }, function () {
         // No position, no call: the line under the button says why (set by
@@ -1114,6 +1136,11 @@
 
     // -- following the call --
     function statusText(c) {
+      var text = stateText(c);
+      if (c.address && c.located_by && c.located_by !== "position") text += " " + T("call.sent_to_address", { address: c.address });
+      return text;
+    }
+    function stateText(c) {
       var o = c.owner;
       switch (c.state) {
         case "dispatching": return T("call.dispatching");

@@ -175,6 +175,21 @@ fn sample(method: &str, path: &str, side: &Side, role: &str, n: usize) -> Option
         ("POST", "/api/v1/calls/{id}/escalate") => {
             act("POST", &format!("/api/v1/calls/{}/escalate", side.call), json!({ "note": "矩阵测试" }))
         }
+        ("GET", "/api/v1/call-devices") => read(format!("/api/v1/call-devices?within={g}")),
+        // A wall button at the side's point: staff within their scope only.
+        ("POST", "/api/v1/call-devices") => act(
+            "POST",
+            path,
+            json!({ "code": format!("MX-{role}-{g}"), "kind": "wall_button", "lat": lat, "lon": lon, "address": "矩阵测试" }),
+        ),
+        ("GET", "/api/v1/call-devices/mine") => read(path.into()),
+        // A device of the side's grid registered for each role (see `devices_in`).
+        ("DELETE", "/api/v1/call-devices/{code}") => Sample {
+            method: "DELETE",
+            uri: format!("/api/v1/call-devices/{}", retired_device(role, g)),
+            body: Value::Null,
+            acts: false,
+        },
         _ => panic!("no sample request for {method} {path}: add one to the matrix"),
     })
 }
@@ -196,6 +211,7 @@ fn unscoped(path: &str) -> bool {
             | "/api/v1/cases/mine"
             | "/api/v1/responders/me"
             | "/api/v1/responders/me/duty"
+            | "/api/v1/call-devices/mine"
     )
 }
 
@@ -262,6 +278,18 @@ fn expected(access: Access, role: Role, scope: &UnitCode, path: &str, inside: bo
         let may = role.has(Permission::DispatchCalls) && scope.contains(&grid);
         return if may { ok } else { vec![StatusCode::FORBIDDEN] };
     }
+    if path.starts_with("/api/v1/call-devices") && (acts || path.ends_with("{code}")) {
+        // Staff register and retire devices within their scope; anyone else
+        // who may report, only their own home (not found: someone else's).
+        let grid = UnitCode::parse(if inside { IN_GRID } else { OUT_GRID }).unwrap();
+        let manages = role.has(Permission::ManageCallDevices) && scope.contains(&grid);
+        return match (role.has(Permission::ReportCases), manages, acts) {
+            (false, _, _) => vec![StatusCode::FORBIDDEN],
+            (true, true, _) => ok,
+            (true, false, true) => vec![StatusCode::FORBIDDEN],
+            (true, false, false) => vec![StatusCode::NOT_FOUND],
+        };
+    }
     if (path == "/api/v1/cases" || path == "/api/v1/calls") && acts {
         return if role.has(Permission::ReportCases) { ok } else { vec![StatusCode::FORBIDDEN] };
     }
@@ -282,6 +310,30 @@ fn expected(access: Access, role: Role, scope: &UnitCode, path: &str, inside: bo
             }
         }
     }
+}
+
+/// The device each account tries to retire on one side.
+fn retired_device(username: &str, grid: &str) -> String {
+    format!("MXD-{username}-{grid}")
+}
+
+/// A wall button in the grid for each account to retire.
+async fn devices_in(app: &support::App, grid: &str) {
+    let (lat, lon) = grid_point(app, grid).await;
+    let devices: Vec<_> = ACCOUNTS
+        .iter()
+        .map(|(username, _, _)| civicgrid_store::NewCallDevice {
+            code: retired_device(username, grid),
+            kind: "wall_button".into(),
+            user_id: None,
+            household_id: None,
+            address: "矩阵对象".into(),
+            lat,
+            lon,
+            grid: UnitCode::parse(grid).unwrap(),
+        })
+        .collect();
+    app.store.register_call_devices(&devices, &civicgrid_store::Actor::system("test")).await.unwrap();
 }
 
 async fn case_in(app: &support::App, grid: &str) -> i64 {
@@ -367,6 +419,8 @@ async fn every_route_every_role_inside_and_outside_its_scope() {
         call: call_in(&app, OUT_GRID).await,
         responder: responder_in(&app, OUT_GRID).await,
     };
+    devices_in(&app, IN_GRID).await;
+    devices_in(&app, OUT_GRID).await;
     // The inside resident must lie within every scope, the grid worker's too.
     let inside = Side { resident: resident_in_grid(&app, IN_GRID).await.expect("residents in IN_GRID"), ..inside };
 

@@ -66,6 +66,10 @@ pub struct NewCall {
     pub kind: String,
     /// The registered device it came from, if it did.
     pub device: Option<String>,
+    /// How its point was found: `position`, `device` or `home`.
+    pub located_by: String,
+    /// The registered address it was placed at (a device's or the caller's home).
+    pub address: Option<String>,
     /// When, nobody having accepted, the call is alarmed.
     pub give_up_at: Timestamp,
     /// The first round's offers, made in the same transaction (round 1);
@@ -103,6 +107,9 @@ pub struct CallRecord {
     pub case_number: String,
     pub kind: String,
     pub device: Option<String>,
+    /// `position` (a live fix), `device` or `home` (a registered address).
+    pub located_by: String,
+    pub address: Option<String>,
     pub lat: f64,
     pub lon: f64,
     pub grid: String,
@@ -213,7 +220,7 @@ fn responder_from_row(r: &impl Columns) -> Result<ResponderRecord> {
     })
 }
 
-const CALL_COLUMNS: &str = "k.id, k.case_id, c.number, k.kind, k.device, c.lat, c.lon, c.grid_code, c.reporter_id, \
+const CALL_COLUMNS: &str = "k.id, k.case_id, c.number, k.kind, k.device, k.located_by, k.address, c.lat, c.lon, c.grid_code, c.reporter_id, \
      k.state, k.owner, k.round, k.created_at, k.give_up_at, k.updated_at FROM calls k JOIN cases c ON c.id = k.case_id";
 
 fn call_from_row(r: &impl Columns) -> Result<CallRecord> {
@@ -223,6 +230,8 @@ fn call_from_row(r: &impl Columns) -> Result<CallRecord> {
         case_number: r.text("number")?,
         kind: r.text("kind")?,
         device: r.opt_text("device")?,
+        located_by: r.text("located_by")?,
+        address: r.opt_text("address")?,
         lat: r.real("lat")?,
         lon: r.real("lon")?,
         grid: r.text("grid_code")?,
@@ -399,18 +408,20 @@ where
     let fresh: Vec<&CallFiling<'_>> = filings.iter().filter(|(case, _, _)| case.created).collect();
     let mut ids = std::collections::HashMap::new();
     for chunk in fresh.chunks(1000) {
-        let rows = vec!["(?, ?, ?, 'dispatching', ?, ?, ?, ?)"; chunk.len()].join(", ");
+        let rows = vec!["(?, ?, ?, ?, ?, 'dispatching', ?, ?, ?, ?)"; chunk.len()].join(", ");
         let q = sql::<DB>(&format!(
-            "INSERT INTO calls (case_id, kind, device, state, round, created_at, give_up_at, updated_at) \
-             VALUES {rows} RETURNING id, case_id"
+            "INSERT INTO calls (case_id, kind, device, located_by, address, state, round, created_at, give_up_at, \
+             updated_at) VALUES {rows} RETURNING id, case_id"
         ));
-        let mut cells = Vec::with_capacity(chunk.len() * 7);
+        let mut cells = Vec::with_capacity(chunk.len() * 9);
         for (case, new, _) in chunk {
             let at = case.item.created_at;
             cells.extend([
                 Cell::Int(case.item.id),
                 text(&new.kind),
                 opt_text(new.device.as_deref()),
+                text(&new.located_by),
+                opt_text(new.address.as_deref()),
                 Cell::Int(i64::from(!new.offers.is_empty())),
                 ts(at),
                 ts(new.give_up_at),
@@ -467,6 +478,8 @@ where
             case_number: c.number.clone(),
             kind: new.kind.clone(),
             device: new.device.clone(),
+            located_by: new.located_by.clone(),
+            address: new.address.clone(),
             lat: c.lat,
             lon: c.lon,
             grid: c.grid.clone(),

@@ -89,6 +89,7 @@ const TABLES: &[Table] = &[
     table("responders", "id"),
     table("calls", "id"),
     table("call_offers", "call_id, responder_id"),
+    table("call_devices", "code"),
 ];
 
 /// Tables whose `id` (PostgreSQL's column) is the hidden rowid on SQLite:
@@ -230,7 +231,7 @@ struct Column {
 }
 
 /// One value read from a dump, ready to bind.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) enum Cell {
     Null(Kind),
     Int(i64),

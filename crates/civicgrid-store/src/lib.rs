@@ -11,6 +11,7 @@ mod audit_chain;
 mod calls;
 mod cases;
 mod crypto;
+mod devices;
 mod dump;
 mod feed;
 mod network;
@@ -26,6 +27,7 @@ pub use calls::{
 };
 pub use cases::*;
 pub use crypto::KeyRing;
+pub use devices::{CallDeviceRecord, HouseholdPlace, NewCallDevice};
 pub use dump::{DUMP_FORMAT, DumpSummary};
 pub use feed::{CaseChange, CaseFeed};
 pub use network::*;
@@ -237,6 +239,32 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn call(&self, id: i64) -> Result<Option<CallRecord>>;
     async fn call_of_case(&self, case_id: i64) -> Result<Option<CallRecord>>;
     async fn calls(&self, q: &CallQuery) -> Result<Vec<CallRecord>>;
+
+    // --- registered call devices (rules in `devices.rs`) ---
+
+    /// Registers a device, or updates it in place for the same account and
+    /// household (or grid); Conflict when the code is held by another
+    /// account, household or grid, unless `replace`. A new `home` retires
+    /// the user's other homes. Audited.
+    async fn register_call_device(
+        &self,
+        device: &NewCallDevice,
+        replace: bool,
+        by: &Actor,
+    ) -> Result<Added<CallDeviceRecord>>;
+    /// Registers many devices in one transaction (the demo, an import),
+    /// replacing those of the same codes without the rule. Audited once.
+    async fn register_call_devices(&self, devices: &[NewCallDevice], by: &Actor) -> Result<u64>;
+    /// A device by its code, retired or not.
+    async fn call_device(&self, code: &str) -> Result<Option<CallDeviceRecord>>;
+    /// The live devices within a unit, by code, paged.
+    async fn call_devices(&self, q: &ListQuery) -> Result<Page<CallDeviceRecord>>;
+    /// A user's live devices, their `home` first.
+    async fn call_devices_of_user(&self, user_id: i64) -> Result<Vec<CallDeviceRecord>>;
+    /// Retires a live device; false when there is none. Audited.
+    async fn retire_call_device(&self, code: &str, by: &Actor) -> Result<bool>;
+    /// Where a registered household is (its building) and its address.
+    async fn household_place(&self, id: i64) -> Result<Option<HouseholdPlace>>;
 
     // --- cases ---
 

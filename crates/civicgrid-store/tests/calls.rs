@@ -90,8 +90,14 @@ async fn open(store: &dyn Store, key: &str) -> civicgrid_store::CallRecord {
         (event(2, "file", at), "filed".into()),
         (event(3, "dispatch", at), "dispatched".into()),
     ];
-    let call =
-        NewCall { kind: "fall".into(), device: None, give_up_at: at + SignedDuration::from_secs(180), offers: vec![] };
+    let call = NewCall {
+        kind: "fall".into(),
+        device: None,
+        located_by: "position".into(),
+        address: None,
+        give_up_at: at + SignedDuration::from_secs(180),
+        offers: vec![],
+    };
     store.open_call(&call, &new_case(), &events, &summary("dispatched"), Some(key), &tester()).await.unwrap().item
 }
 
@@ -179,7 +185,14 @@ async fn a_call_is_filed_with_its_case_once_per_key(db: TestDb) {
     // Another case's key is not a call's.
     let first = event(1, "report", Timestamp::now());
     store.file_case(&new_case(), &first, &summary("reported"), Some("case-key"), &tester()).await.unwrap();
-    let call = NewCall { kind: "fall".into(), device: None, give_up_at: Timestamp::now(), offers: vec![] };
+    let call = NewCall {
+        kind: "fall".into(),
+        device: None,
+        located_by: "position".into(),
+        address: None,
+        give_up_at: Timestamp::now(),
+        offers: vec![],
+    };
     let events = [(first, "reported".to_owned())];
     let e = store.open_call(&call, &new_case(), &events, &summary("reported"), Some("case-key"), &tester()).await;
     assert!(matches!(e, Err(StoreError::Conflict(_))), "{e:?}");
@@ -200,7 +213,14 @@ async fn calls_at_once_are_each_filed_once(db: TestDb) {
         tokio::spawn(async move {
             let at = Timestamp::now();
             let events = [(event(1, "report", at), "reported".to_owned())];
-            let call = NewCall { kind: "fall".into(), device: None, give_up_at: at, offers: vec![offer(1, 45)] };
+            let call = NewCall {
+                kind: "fall".into(),
+                device: None,
+                located_by: "position".into(),
+                address: None,
+                give_up_at: at,
+                offers: vec![offer(1, 45)],
+            };
             let mut case = new_case();
             case.description = if i >= 40 && i % 2 == 1 { "另一个呼叫".into() } else { String::new() };
             let added = store.open_call(&call, &case, &events, &summary("reported"), Some(&key), &tester()).await;

@@ -110,13 +110,32 @@ async fn busy(db: &TestDb) -> Arc<dyn Store> {
     store.add_responders(&[r], &tester()).await.unwrap();
     let at = event(1, "report").at;
     store.record_positions(&[PositionFix { responder_id: 2, lat: 34.015, lon: 107.005, at }]).await.unwrap();
-    let call = NewCall { kind: "fall".into(), device: Some("btn-1".into()), give_up_at: at, offers: vec![] };
+    let call = NewCall {
+        kind: "fall".into(),
+        device: Some("btn-1".into()),
+        located_by: "device".into(),
+        address: Some("甲小区 1号楼 1单元 101".into()),
+        give_up_at: at,
+        offers: vec![],
+    };
     let events = [(event(1, "report"), "reported".to_owned())];
     let (case, state, by) = (new_case("呼叫"), summary("reported", None), tester());
     let call = store.open_call(&call, &case, &events, &state, Some("call-1"), &by).await.unwrap().item;
     let offer = NewOffer { responder_id: 2, distance_m: 100, walk_s: 80, expires_at: at };
     let round = CallUpdate { call_id: call.id, round: Some((0, 1)), offers: vec![offer], ..CallUpdate::default() };
     store.update_call(&round, &tester()).await.unwrap();
+    // A wall button in a household.
+    let button = civicgrid_store::NewCallDevice {
+        code: "btn-1".into(),
+        kind: "wall_button".into(),
+        user_id: Some(u.id),
+        household_id: Some(1),
+        address: "甲小区 1号楼 1单元 101".into(),
+        lat: 34.005,
+        lon: 107.008,
+        grid: code("610304003001001"),
+    };
+    store.register_call_device(&button, false, &tester()).await.unwrap();
     store
 }
 
@@ -140,8 +159,9 @@ fn body(text: &str) -> Vec<&str> {
 async fn a_dump_loads_into_an_empty_database_as_it_was(db: TestDb) {
     let source = busy(&db).await;
     let (made, text) = dump_of(source.as_ref()).await;
-    assert_eq!(made.tables.len(), 30);
+    assert_eq!(made.tables.len(), 31);
     assert_eq!((rows_of(&made, "responders"), rows_of(&made, "calls"), rows_of(&made, "call_offers")), (1, 1, 1));
+    assert_eq!(rows_of(&made, "call_devices"), 1);
     assert_eq!((rows_of(&made, "facilities"), rows_of(&made, "cases"), rows_of(&made, "users")), (3, 3, 1));
     assert!(text.starts_with("{\"format\":\"civicgrid-dump-1\""), "{}", &text[..80]);
 

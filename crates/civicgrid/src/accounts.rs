@@ -134,7 +134,29 @@ async fn ensure(store: &dyn Store, demo_password: &str, print: bool) -> anyhow::
             println!("  {username:<16} {:<16} {scope}", role.as_str());
         }
     }
-    link_demo_responders(store).await
+    link_demo_responders(store).await?;
+    register_demo_home(store).await
+}
+
+/// demo-resident's registered address: a household of its community, where
+/// its calls without a position go.
+async fn register_demo_home(store: &dyn Store) -> anyhow::Result<()> {
+    let Some(user) = store.user_by_name("demo-resident").await? else { return Ok(()) };
+    if !store.call_devices_of_user(user.id).await?.is_empty() {
+        return Ok(());
+    }
+    let Some(seed) = store.setting("demo_seed").await? else { return Ok(()) };
+    let Some(scope) =
+        DEMO_ACCOUNTS.iter().find(|a| a.0 == "demo-resident").map(|a| UnitCode::parse(a.3)).transpose()?
+    else {
+        return Ok(());
+    };
+    let bundle = civicgrid_demo::generate(seed.parse()?);
+    if let Some(home) = civicgrid_demo::home_in(&bundle, &scope, "HOME-DEMO-RESIDENT") {
+        let new = crate::demo::device_record(home, Some(user.id));
+        store.register_call_device(&new, true, &Actor::system("demo")).await?;
+    }
+    Ok(())
 }
 
 /// The demo's answering accounts are responders: demo-gridworker the grid

@@ -6,7 +6,7 @@ use civicgrid_demo::history::History;
 use civicgrid_domain::case::EventKind;
 use civicgrid_server::casework::{self, CaseSettings};
 use civicgrid_store::attachments::AttachmentStore;
-use civicgrid_store::{Actor, ImportedCase, NewCase, NewResponder, Store};
+use civicgrid_store::{Actor, ImportedCase, NewCallDevice, NewCase, NewResponder, Store};
 use indicatif::{ProgressBar, ProgressStyle};
 use jiff::Timestamp;
 use jiff::civil::Date;
@@ -33,6 +33,7 @@ pub async fn load(store: &dyn Store, seed: u64, report: bool) -> anyhow::Result<
     bar.finish();
     store.set_setting("demo_seed", &seed.to_string(), &Actor::system("demo")).await?;
     add_responders(store, &bundle).await?;
+    add_call_devices(store, &bundle).await?;
     let took = started.elapsed();
     tracing::info!(seconds = took.as_secs_f64(), seed, "demo district written");
     if report {
@@ -71,6 +72,29 @@ pub async fn add_responders(store: &dyn Store, bundle: &civicgrid_domain::Distri
     let rs = responder_records(bundle, false);
     store.add_responders(&rs, &Actor::system("demo")).await?;
     Ok(rs.len())
+}
+
+/// A demo device as the store registers it.
+pub fn device_record(d: civicgrid_demo::DemoDevice, user_id: Option<i64>) -> NewCallDevice {
+    NewCallDevice {
+        code: d.code,
+        kind: d.kind.as_str().to_owned(),
+        user_id,
+        household_id: Some(d.household_id),
+        address: d.address,
+        lat: d.lat,
+        lon: d.lon,
+        grid: d.grid,
+    }
+}
+
+/// Registers the wall buttons of the demo district (one in the home of
+/// every elderly resident living alone), in one transaction.
+pub async fn add_call_devices(store: &dyn Store, bundle: &civicgrid_domain::DistrictBundle) -> anyhow::Result<usize> {
+    let ds: Vec<NewCallDevice> =
+        civicgrid_demo::call_devices(bundle).into_iter().map(|d| device_record(d, None)).collect();
+    store.register_call_devices(&ds, &Actor::system("demo")).await?;
+    Ok(ds.len())
 }
 
 /// What [`write_history`] wrote.

@@ -15,9 +15,11 @@ use axum::Json;
 use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use civicgrid_domain::case::{ActorRef, CaseEvent, CaseView, EventKind, Source};
-use civicgrid_domain::{CallKind, CallState, Level, OfferState, Permission, Role};
+use civicgrid_domain::{
+    CallKind, CallState, DeviceCode, DeviceKind, Level, LocatedBy, OfferState, Permission, Role, UnitCode,
+};
 use civicgrid_geo::{Crs, LatLng};
-use civicgrid_store::{Actor, CallQuery, CallRecord, NewCall, NewCase, PositionFix};
+use civicgrid_store::{Actor, CallDeviceRecord, CallQuery, CallRecord, NewCall, NewCase, PositionFix};
 use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -89,7 +91,7 @@ fn acting_as(state: &AppState, caller: &Caller, responder_id: Option<i64>) -> Re
         return me(state, caller);
     };
     let m = state.fleet.member(id).ok_or_else(|| ApiError::unprocessable(format!("no responder {id}")))?;
-    let grid = civicgrid_domain::UnitCode::parse(&m.grid).map_err(|e| ApiError::internal_with(e.to_string()))?;
+    let grid = UnitCode::parse(&m.grid).map_err(|e| ApiError::internal_with(e.to_string()))?;
     if !caller.principal.may_at(Permission::DispatchCalls, &grid) {
         return Err(ApiError::forbidden(format!("you may not answer for responder {id}")));
     }
@@ -166,7 +168,7 @@ pub async fn duty_of(
 ) -> Result<Json<Value>, ApiError> {
     let hidden = || ApiError::not_found(format!("responder {id} not found"));
     let m = state.fleet.member(id).ok_or_else(hidden)?;
-    let grid = civicgrid_domain::UnitCode::parse(&m.grid).map_err(|_| hidden())?;
+    let grid = UnitCode::parse(&m.grid).map_err(|_| hidden())?;
     if !caller.principal.may_at(Permission::DispatchCalls, &grid) {
         return Err(hidden());
     }
@@ -271,7 +273,7 @@ fn check_fix(
     if Some(id) != own {
         // Someone else's position: a feed (a rider platform) under a
         // command-centre account, within its scope.
-        let grid = civicgrid_domain::UnitCode::parse(&member.grid).map_err(|e| ("unknown_responder", e.to_string()))?;
+        let grid = UnitCode::parse(&member.grid).map_err(|e| ("unknown_responder", e.to_string()))?;
         if !caller.principal.may_at(Permission::DispatchCalls, &grid) {
             return Err(("forbidden", format!("you may not report positions for responder {id}")));
         }
@@ -282,8 +284,9 @@ fn check_fix(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Place {
-    lat: f64,
-    lon: f64,
+    /// Omitted: the device's registered point, or the caller's home.
+    lat: Option<f64>,
+    lon: Option<f64>,
     crs: Option<String>,
     kind: Option<String>,
     /// A registered button or speaker.
@@ -296,8 +299,7 @@ pub struct Place {
 /// command centre and the owner, not for the caller).
 pub fn call_json(state: &AppState, c: &CallRecord, full: bool) -> Value {
     let names = |id: i64| state.fleet.member(id);
-    let grid_name =
-        civicgrid_domain::UnitCode::parse(&c.grid).ok().and_then(|g| state.locator().name(&g).map(str::to_owned));
+    let grid_name = UnitCode::parse(&c.grid).ok().and_then(|g| state.locator().name(&g).map(str::to_owned));
     let at = LatLng::new(c.lat, c.lon).ok();
     let owner = c.owner.and_then(names).map(|m| {
         let distance = match (at, m.pos) {
@@ -338,6 +340,7 @@ pub fn call_json(state: &AppState, c: &CallRecord, full: bool) -> Value {
     let gcj = at.map(|p| Crs::Gcj02.from_wgs84(p));
     json!({
         "id": c.id, "case_id": c.case_id, "case_number": c.case_number, "kind": c.kind, "device": c.device,
+        "located_by": c.located_by, "address": c.address,
         "state": c.state, "lat": c.lat, "lon": c.lon,
         "gcj02": gcj.map(|(lat, lon)| json!({ "lat": lat, "lon": lon })),
         "grid": c.grid, "grid_name": grid_name,
@@ -366,12 +369,25 @@ pub async fn place(
     if body.note.chars().count() > 500 {
         return Err(ApiError::unprocessable("a note has at most 500 characters"));
     }
-    if let Some(d) = &body.device
-        && (d.is_empty() || d.len() > 64 || !d.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
-    {
-        return Err(ApiError::unprocessable("a device code has 1 to 64 letters, digits, - or _"));
-    }
-    let (point, grid) = point_in_grid(&state, body.lat, body.lon, body.crs.as_deref())?;
+    let device = match &body.device {
+        Some(d) => Some(usable_device(&state, &caller, d).await?),
+        None => None,
+    };
+    let (point, grid, located_by, address) = match (body.lat, body.lon) {
+        (Some(lat), Some(lon)) => {
+            let (point, grid) = point_in_grid(&state, lat, lon, body.crs.as_deref())?;
+            (point, grid, LocatedBy::Position, None)
+        }
+        (None, None) => {
+            let (registered, by) = match device {
+                Some(d) => (d, LocatedBy::Device),
+                None => (home_of(&state, &caller).await?, LocatedBy::Home),
+            };
+            let (point, grid) = registered_point(&state, &registered)?;
+            (point, grid, by, Some(registered.address))
+        }
+        _ => return Err(ApiError::unprocessable("give both lat and lon, or neither")),
+    };
     let district =
         grid.at_level(Level::District).ok_or_else(|| ApiError::internal_with("a grid without a district"))?;
     let reporter = actor_at(&caller, Permission::ReportCases, &grid)
@@ -389,6 +405,9 @@ pub async fn place(
         photos: Vec::new(),
         location: Some((point.lon(), point.lat())),
     };
+    if let Some(a) = &address {
+        first.note = format!("登记地址 {a}；{}", first.note).trim_end_matches('；').to_owned();
+    }
     if let Some(d) = &body.device {
         first.note = format!("设备 {d}；{}", first.note).trim_end_matches('；').to_owned();
     }
@@ -435,6 +454,8 @@ pub async fn place(
     let call = NewCall {
         kind: kind.as_str().to_owned(),
         device: body.device.clone(),
+        located_by: located_by.as_str().to_owned(),
+        address,
         give_up_at: now + state.dispatch.give_up,
         offers,
     };
@@ -455,6 +476,44 @@ pub async fn place(
     Ok((status, Json(call_json(&state, &item, false))))
 }
 
+/// The registered device a call names, if the caller may call with it:
+/// their own, or one the caller relays for (the command centre over its grid).
+async fn usable_device(state: &AppState, caller: &Caller, code: &str) -> Result<CallDeviceRecord, ApiError> {
+    let code = DeviceCode::parse(code).map_err(ApiError::unprocessable)?;
+    let unknown = || ApiError {
+        status: StatusCode::UNPROCESSABLE_ENTITY,
+        code: "unknown_device",
+        message: format!("device {code} is not registered, or was retired"),
+    };
+    let d = state.store.call_device(code.as_str()).await?.filter(|d| d.retired_at.is_none()).ok_or_else(unknown)?;
+    let relays = UnitCode::parse(&d.grid).is_ok_and(|g| caller.principal.may_at(Permission::DispatchCalls, &g));
+    if d.user_id != Some(caller.principal.user_id) && !relays {
+        return Err(ApiError::forbidden(format!("device {code} is registered to someone else")));
+    }
+    Ok(d)
+}
+
+/// The caller's registered address, or 422: a call needs a place.
+async fn home_of(state: &AppState, caller: &Caller) -> Result<CallDeviceRecord, ApiError> {
+    let own = state.store.call_devices_of_user(caller.principal.user_id).await?;
+    own.into_iter().find(|d| d.kind == DeviceKind::Home.as_str()).ok_or_else(|| ApiError {
+        status: StatusCode::UNPROCESSABLE_ENTITY,
+        code: "no_position",
+        message: "a call needs a position (lat and lon) or a registered address; none is registered for your account"
+            .into(),
+    })
+}
+
+/// A registered point and the grid holding it now (the one it was
+/// registered in, should the boundaries have moved off it since).
+fn registered_point(state: &AppState, d: &CallDeviceRecord) -> Result<(LatLng, UnitCode), ApiError> {
+    let point = LatLng::new(d.lat, d.lon).map_err(|e| ApiError::internal_with(e.to_string()))?;
+    match state.locator().grid_of(point).cloned() {
+        Some(grid) => Ok((point, grid)),
+        None => Ok((point, UnitCode::parse(&d.grid).map_err(|e| ApiError::internal_with(e.to_string()))?)),
+    }
+}
+
 /// `GET /api/v1/calls`: the calls of the caller's scope (open ones by default).
 pub async fn calls(
     State(state): State<AppState>,
@@ -472,7 +531,7 @@ pub async fn calls(
 async fn visible(state: &AppState, caller: &Caller, id: i64) -> Result<(CallRecord, bool), ApiError> {
     let hidden = || ApiError::not_found(format!("call {id} not found"));
     let call = state.store.call(id).await?.ok_or_else(hidden)?;
-    let grid = civicgrid_domain::UnitCode::parse(&call.grid).map_err(|_| hidden())?;
+    let grid = UnitCode::parse(&call.grid).map_err(|_| hidden())?;
     if caller.principal.may_at(Permission::DispatchCalls, &grid) {
         return Ok((call, true));
     }
@@ -551,7 +610,7 @@ pub async fn progress(
 /// The command centre's operator at the call's grid, or 404 (403 without the permission anywhere).
 async fn operator(state: &AppState, caller: &Caller, id: i64) -> Result<(CallRecord, ActorRef), ApiError> {
     let (call, _) = visible(state, caller, id).await?;
-    let grid = civicgrid_domain::UnitCode::parse(&call.grid).map_err(|e| ApiError::internal_with(e.to_string()))?;
+    let grid = UnitCode::parse(&call.grid).map_err(|e| ApiError::internal_with(e.to_string()))?;
     let actor = actor_at(caller, Permission::DispatchCalls, &grid)
         .ok_or_else(|| ApiError::forbidden("only the command centre over the call's grid may take it over"))?;
     Ok((call, actor))

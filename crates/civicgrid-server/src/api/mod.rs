@@ -8,6 +8,7 @@ mod attachments;
 mod audit;
 mod calls;
 mod cases;
+mod devices;
 mod events;
 mod extract;
 mod geojson;
@@ -76,6 +77,9 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/calls/{id}/assign", post(calls::assign))
         .route("/api/v1/calls/{id}/callback", post(calls::callback))
         .route("/api/v1/calls/{id}/escalate", post(calls::escalate))
+        .route("/api/v1/call-devices", get(devices::list).post(devices::register))
+        .route("/api/v1/call-devices/mine", get(devices::mine))
+        .route("/api/v1/call-devices/{code}", delete(devices::retire))
         .route("/api/v1/kpis", get(kpis::compute))
         .route("/api/v1/access/units", get(access::units))
         .route("/api/v1/access/map", get(access::map))

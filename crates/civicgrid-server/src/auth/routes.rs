@@ -106,6 +106,11 @@ pub const ROUTES: &[RouteSpec] = &[
     api("POST", "/api/v1/calls/{id}/assign", Need(DispatchCalls)),
     api("POST", "/api/v1/calls/{id}/callback", Need(DispatchCalls)),
     api("POST", "/api/v1/calls/{id}/escalate", Need(DispatchCalls)),
+    api("GET", "/api/v1/call-devices", Need(ManageCallDevices)),
+    // Staff within their scope, or a resident their own home; the handler decides.
+    api("POST", "/api/v1/call-devices", Need(ReportCases)),
+    api("GET", "/api/v1/call-devices/mine", Need(ReportCases)),
+    api("DELETE", "/api/v1/call-devices/{code}", Need(ReportCases)),
     api("GET", "/api/v1/access/units", Need(ViewOrg)),
     api("GET", "/api/v1/access/map", Need(ViewOrg)),
     api("GET", "/api/v1/access/compounds", Need(ViewOrg)),

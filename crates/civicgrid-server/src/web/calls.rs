@@ -1,7 +1,8 @@
 //! The one-click call pages (一键呼叫): the command centre's live wall (calls,
 //! responders and cameras on one map, the selected call's offers, timeline and
 //! take-over), the responder's phone page (duty, position, offers, steps) and
-//! the caller's one big button.
+//! the caller's one big button (with their registered address, where a call
+//! without a position goes).
 //!
 //! The handlers only frame the pages: which unit the command centre watches,
 //! which boundaries its map draws, and the API addresses `assets/calls.js`
@@ -15,7 +16,7 @@ use crate::AppState;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use civicgrid_domain::{CallKind, CallState, Level, Permission, Team, UnitCode};
+use civicgrid_domain::{CallKind, CallState, DeviceKind, Level, Permission, Team, UnitCode};
 use serde_json::{Value, json};
 
 /// The kind a call has when the caller picks none.
@@ -97,6 +98,17 @@ pub async fn caller(State(state): State<AppState>, visitor: Visitor) -> Response
         "events": "/api/v1/events",
         "poll_ms": 2000,
     });
-    let page = json!({ "live": live, "kinds": CallKind::ALL, "default_kind": DEFAULT_KIND });
-    respond_with(&visitor, &shell, StatusCode::OK, "call.html", Ok(page))
+    let page = async {
+        // The registered address a call without a position goes to.
+        let home = match &visitor.caller {
+            Some(me) => state.store.call_devices_of_user(me.principal.user_id).await?,
+            None => Vec::new(),
+        };
+        let home = home.into_iter().find(|d| d.kind == DeviceKind::Home.as_str()).map(|d| d.address);
+        let mut live = live;
+        live["home"] = json!(home);
+        Ok::<_, PageError>(json!({ "live": live, "kinds": CallKind::ALL, "default_kind": DEFAULT_KIND, "home": home }))
+    }
+    .await;
+    respond_with(&visitor, &shell, StatusCode::OK, "call.html", page)
 }

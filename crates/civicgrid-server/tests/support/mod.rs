@@ -107,6 +107,22 @@ async fn write_demo(store: &dyn civicgrid_store::Store) {
         let r = responders.iter().filter(of_team).min_by_key(|r| r.grid.as_str() != scope).unwrap();
         store.link_responder(r.id, Some(user.id), &system).await.unwrap();
     }
+    // The demo's wall buttons, and t-resident's registered address (a household of its community).
+    let device = |d: civicgrid_demo::DemoDevice, user_id: Option<i64>| civicgrid_store::NewCallDevice {
+        code: d.code,
+        kind: d.kind.as_str().to_owned(),
+        user_id,
+        household_id: Some(d.household_id),
+        address: d.address,
+        lat: d.lat,
+        lon: d.lon,
+        grid: d.grid,
+    };
+    let buttons: Vec<_> = civicgrid_demo::call_devices(&bundle).into_iter().map(|d| device(d, None)).collect();
+    store.register_call_devices(&buttons, &system).await.unwrap();
+    let resident = store.user_by_name("t-resident").await.unwrap().unwrap();
+    let home = civicgrid_demo::home_in(&bundle, &UnitCode::parse("610304003002").unwrap(), "HOME-T-RESIDENT").unwrap();
+    store.register_call_device(&device(home, Some(resident.id)), false, &system).await.unwrap();
 }
 
 /// The pristine demo as a SQLite file, written once per test binary; copies

@@ -183,6 +183,7 @@ impl PgStore {
     }
 
     crate::calls::backend_calls!(Postgres);
+    crate::devices::backend_devices!(Postgres);
 
     /// Positions in one transaction: PostgreSQL takes many writers at once.
     async fn put_positions(&self, fixes: &[crate::PositionFix]) -> Result<()> {
@@ -936,6 +937,39 @@ impl Store for PgStore {
 
     async fn calls(&self, q: &crate::CallQuery) -> Result<Vec<crate::CallRecord>> {
         self.read_calls(q).await
+    }
+
+    async fn register_call_device(
+        &self,
+        device: &crate::NewCallDevice,
+        replace: bool,
+        by: &Actor,
+    ) -> Result<Added<crate::CallDeviceRecord>> {
+        self.put_call_device(device, replace, by).await
+    }
+
+    async fn register_call_devices(&self, devices: &[crate::NewCallDevice], by: &Actor) -> Result<u64> {
+        self.put_call_devices(devices, by).await
+    }
+
+    async fn call_device(&self, code: &str) -> Result<Option<crate::CallDeviceRecord>> {
+        self.read_call_device(code).await
+    }
+
+    async fn call_devices(&self, q: &ListQuery) -> Result<Page<crate::CallDeviceRecord>> {
+        self.read_call_devices(q).await
+    }
+
+    async fn call_devices_of_user(&self, user_id: i64) -> Result<Vec<crate::CallDeviceRecord>> {
+        self.read_call_devices_of_user(user_id).await
+    }
+
+    async fn retire_call_device(&self, code: &str, by: &Actor) -> Result<bool> {
+        self.end_call_device(code, by).await
+    }
+
+    async fn household_place(&self, id: i64) -> Result<Option<crate::HouseholdPlace>> {
+        self.read_household_place(id).await
     }
 
     async fn case(&self, id: i64) -> Result<Option<CaseRecord>> {

@@ -154,7 +154,10 @@ async fn file_calls(
             sp.commit().await?;
             return Ok(done);
         }
-        Err(_) => sp.rollback().await?,
+        Err(e) => {
+            tracing::warn!(error = %e, calls = calls.len(), "a group of calls was refused; filing each alone");
+            sp.rollback().await?;
+        }
     }
     let mut out = Vec::with_capacity(calls.len());
     let mut changes = Vec::new();

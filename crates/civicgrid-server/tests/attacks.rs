@@ -53,6 +53,7 @@ async fn revoked_and_expired_tokens_are_refused() {
     assert_eq!(client.get("/api/v1/me").await.0, StatusCode::OK);
     let (_, made) = client.call("POST", "/api/v1/tokens", json!({ "name": "device" })).await;
     let device = made["token"].as_str().unwrap().to_owned();
+    assert!(device.starts_with("cg_") && device.len() == 46, "marked as ours: {device}");
     let id = made["id"].as_i64().unwrap();
     let as_device = support::Client { app: &app, token: Some(device.clone()) };
     assert_eq!(as_device.get("/api/v1/me").await.0, StatusCode::OK);

@@ -62,7 +62,9 @@ pub async fn create_session(
 ) -> Result<Json<Value>, ApiError> {
     let ip = ip(&client);
     let user = auth::sign_in(&state, &c.username, &c.password, ip.clone()).await?;
-    let secret = auth::new_secret();
+    // Marked as ours (a leaked one is recognised), and never read as an
+    // option on a command line, as a secret starting with `-` would be.
+    let secret = format!("cg_{}", auth::new_secret());
     let expires = Timestamp::now().saturating_add(SignedDuration::from_hours(auth::SESSION_HOURS)).ok();
     let actor = civicgrid_store::Actor { user_id: Some(user.id), username: user.username.clone(), ip };
     state.store.create_token(user.id, "sign-in", &auth::sha256_hex(&secret), expires, &actor).await?;
@@ -177,7 +179,9 @@ pub async fn new_token(
     if !(1..=365).contains(&days) {
         return Err(ApiError::unprocessable("expires_in_days must be 1 to 365"));
     }
-    let secret = auth::new_secret();
+    // Marked as ours (a leaked one is recognised), and never read as an
+    // option on a command line, as a secret starting with `-` would be.
+    let secret = format!("cg_{}", auth::new_secret());
     let expires = Timestamp::now().saturating_add(SignedDuration::from_hours(24 * days)).ok();
     let token = state
         .store

@@ -116,6 +116,8 @@ pub enum FixError {
     TooFast(u32),
     /// Older than the one already held: ignored, not an error of the device.
     Older,
+    /// Someone else's position, from outside the scope they work in.
+    Forbidden(i64),
 }
 
 impl FixError {
@@ -126,6 +128,7 @@ impl FixError {
             FixError::FromTheFuture => "from_the_future",
             FixError::TooFast(_) => "impossible_jump",
             FixError::Older => "older_than_last",
+            FixError::Forbidden(_) => "forbidden",
         }
     }
 
@@ -136,6 +139,7 @@ impl FixError {
             FixError::FromTheFuture => "the position's time is ahead of the server's clock".into(),
             FixError::TooFast(v) => format!("the move from the last position would take {v} km/h"),
             FixError::Older => "a newer position is already held".into(),
+            FixError::Forbidden(id) => format!("you may not report positions for responder {id}"),
         }
     }
 }
@@ -282,9 +286,21 @@ impl Fleet {
     }
 
     /// Checks one fix against what is known of its responder; does not keep it.
-    pub fn check(&self, fix: &PositionFix, now: Timestamp, policy: &DispatchPolicy) -> Result<(), FixError> {
+    /// Checks a fix before it is written: a known responder whom `allowed`
+    /// admits by their grid, a point in the district, a time neither ahead
+    /// of the clock nor older than the last, a move no car could outrun.
+    pub fn check(
+        &self,
+        fix: &PositionFix,
+        now: Timestamp,
+        policy: &DispatchPolicy,
+        allowed: impl Fn(&str) -> bool,
+    ) -> Result<(), FixError> {
         let g = self.lock();
         let m = g.members.get(&fix.responder_id).ok_or(FixError::UnknownResponder)?;
+        if !allowed(&m.grid) {
+            return Err(FixError::Forbidden(fix.responder_id));
+        }
         let p = LatLng::new(fix.lat, fix.lon).map_err(|_| FixError::OutOfRange)?;
         if !g.index.as_ref().is_some_and(|i| i.contains(p)) {
             return Err(FixError::OutOfRange);

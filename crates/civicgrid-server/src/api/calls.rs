@@ -269,16 +269,16 @@ fn check_fix(
     let crs = parse_crs(f.crs.as_deref()).map_err(|e| ("bad_crs", e.message))?;
     let p = crs.to_wgs84(f.lat, f.lon).map_err(|e| ("out_of_range", e.to_string()))?;
     let fix = PositionFix { responder_id: id, lat: p.lat(), lon: p.lon(), at: f.at };
-    let member = state.fleet.member(id).ok_or(("unknown_responder", format!("no responder {id}")))?;
-    if Some(id) != own {
-        // Someone else's position: a feed (a rider platform) under a
-        // command-centre account, within its scope.
-        let grid = UnitCode::parse(&member.grid).map_err(|e| ("unknown_responder", e.to_string()))?;
-        if !caller.principal.may_at(Permission::DispatchCalls, &grid) {
-            return Err(("forbidden", format!("you may not report positions for responder {id}")));
-        }
-    }
-    state.fleet.check(&fix, now, &state.dispatch).map(|()| fix).map_err(|e: FixError| (e.code(), e.message()))
+    // Someone else's position: a feed (a rider platform) under a
+    // command-centre account, within its scope.
+    let allowed = |grid: &str| {
+        Some(id) == own || UnitCode::parse(grid).is_ok_and(|g| caller.principal.may_at(Permission::DispatchCalls, &g))
+    };
+    let unknown = |e: FixError| match e {
+        FixError::UnknownResponder => ("unknown_responder", format!("no responder {id}")),
+        e => (e.code(), e.message()),
+    };
+    state.fleet.check(&fix, now, &state.dispatch, allowed).map(|()| fix).map_err(unknown)
 }
 
 #[derive(Debug, Deserialize)]

@@ -412,7 +412,7 @@ test("the account page shows the grants, checks a password change and makes a to
   await page.fill('#token-form input[name="days"]', "30");
   await Promise.all([page.waitForNavigation(), page.click('#token-form button[type="submit"]')]);
   const secret = (await page.textContent("#new-token-secret")).trim();
-  assert.equal(secret.length, 43);
+  assert.match(secret, /^cg_[A-Za-z0-9_-]{43}$/, "a token marked as ours");
   const me = await page.request.get(BASE + "/api/v1/me", { headers: { Authorization: `Bearer ${secret}` } });
   assert.equal(me.status(), 200, "the new token works");
   const row = page.locator("#tokens-table tbody tr[data-token]").filter({ hasText: "e2e script" }).first();

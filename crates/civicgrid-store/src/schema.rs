@@ -444,11 +444,16 @@ pub(crate) fn case_number_prefix(district: &str, at: jiff::Timestamp) -> String 
     format!("{district}-{day}-")
 }
 
-/// The next case number of a district-day (`prefix`): one past the
+/// The case number `seq` of a district-day (`prefix`).
+pub(crate) fn case_number(prefix: &str, seq: i64) -> String {
+    format!("{prefix}{seq:06}")
+}
+
+/// The next sequence number of a district-day (`prefix`): one past the
 /// highest, read from the index by `MAX(number)` over the prefix's range
 /// (a count would grow with the day's cases). Six-digit sequence numbers
 /// order as text; past 999,999 in a day they would not, and it counts.
-pub(crate) async fn next_case_number<DB>(conn: &mut DB::Connection, prefix: &str) -> Result<String>
+pub(crate) async fn next_case_seq<DB>(conn: &mut DB::Connection, prefix: &str) -> Result<i64>
 where
     DB: crate::dump::Catalog,
     for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
@@ -461,15 +466,31 @@ where
     let range = || vec![Cell::Text(prefix.to_owned()), Cell::Text(format!("{prefix}:"))];
     let q = sql::<DB>("SELECT MAX(number) AS n FROM cases WHERE number >= ? AND number < ?");
     let max = bound::<DB>(&q, range()).fetch_one(&mut *conn).await?.opt_text("n")?;
-    let next = match max.as_deref().map(|m| m.strip_prefix(prefix).and_then(|n| n.parse::<i64>().ok())) {
+    Ok(match max.as_deref().map(|m| m.strip_prefix(prefix).and_then(|n| n.parse::<i64>().ok())) {
         None => 1,
         Some(Some(n)) if n < 999_999 => n + 1,
         Some(_) => {
             let q = sql::<DB>("SELECT count(*) AS n FROM cases WHERE number >= ? AND number < ?");
             bound::<DB>(&q, range()).fetch_one(&mut *conn).await?.int("n")? + 1
         }
-    };
-    Ok(format!("{prefix}{next:06}"))
+    })
+}
+
+/// The answer to an idempotency key sent again with a different request.
+pub(crate) fn key_reused(key: &str) -> StoreError {
+    StoreError::Conflict(format!("Idempotency-Key {key:?} was already used for a different request"))
+}
+
+/// A new case's first events, each with the state after it: at least one,
+/// numbered from 1.
+pub(crate) fn check_first_events(events: &[(crate::CaseEventRecord, String)]) -> Result<()> {
+    if events.is_empty() {
+        return Err(StoreError::Invalid("a case starts with an event".into()));
+    }
+    if events.iter().enumerate().any(|(i, (e, _))| e.seq != i as i64 + 1) {
+        return Err(StoreError::Invalid("a case's events are numbered from 1".into()));
+    }
+    Ok(())
 }
 
 /// Metres per degree of latitude, for the bounding box around a point.

@@ -6,7 +6,10 @@ use super::audit::append;
 use super::{Hold, PgStore, hold};
 use crate::cases::*;
 use crate::feed::{CHANGE_COLUMNS, CHANGES_AFTER, CHANNEL, change_from_row, change_of};
-use crate::schema::{case_number_prefix, keep_near, next_case_number, push_case_filters, push_case_page};
+use crate::schema::{
+    case_number, case_number_prefix, check_first_events, keep_near, key_reused, next_case_seq, push_case_filters,
+    push_case_page,
+};
 use crate::stored::{case_from_row, event_from_row, now_text, ts_text};
 use crate::view::{Added, Page};
 use crate::{Actor, NewAudit, Result, StoreError};
@@ -117,12 +120,8 @@ async fn file_in(
     key: Option<&str>,
     by: &Actor,
 ) -> Result<Added<CaseRecord>> {
-    let Some((first, _)) = events.first() else {
-        return Err(StoreError::Invalid("a case starts with an event".into()));
-    };
-    if events.iter().enumerate().any(|(i, (e, _))| e.seq != i as i64 + 1) {
-        return Err(StoreError::Invalid("a case's events are numbered from 1".into()));
-    }
+    check_first_events(events)?;
+    let first = &events[0].0;
     let place = crate::schema::grid_placement(&new.grid)?;
     let fingerprint = new.fingerprint();
     if let Some(key) = key {
@@ -134,9 +133,7 @@ async fn file_in(
         if let Some(seen) = seen {
             let earlier: String = seen.try_get("fingerprint")?;
             if earlier != fingerprint {
-                return Err(StoreError::Conflict(format!(
-                    "Idempotency-Key {key:?} was already used for a different request"
-                )));
+                return Err(key_reused(key));
             }
             let id: i64 = seen.try_get("case_id")?;
             let case = load_case(conn, id).await?.ok_or_else(|| StoreError::NotFound(format!("case {id}")))?;
@@ -146,7 +143,7 @@ async fn file_in(
     // Numbers run per district and day in China Standard Time.
     let prefix = case_number_prefix(&place[0], first.at);
     hold(&mut *conn, Hold::CaseNumbers, &prefix).await?;
-    let number = next_case_number::<Postgres>(conn, &prefix).await?;
+    let number = case_number(&prefix, next_case_seq::<Postgres>(conn, &prefix).await?);
     let now = now_text();
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO cases (number, source, category, title, description, lat, lon, district_code, street_code, \

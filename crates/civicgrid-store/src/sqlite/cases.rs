@@ -5,7 +5,10 @@ use super::SqliteStore;
 use super::audit::{append, append_all};
 use crate::cases::*;
 use crate::feed::{CHANGE_COLUMNS, CHANGES_AFTER, CaseChange, change_from_row, change_of};
-use crate::schema::{case_number_prefix, keep_near, next_case_number, push_case_filters, push_case_page};
+use crate::schema::{
+    case_number, case_number_prefix, check_first_events, keep_near, key_reused, next_case_seq, push_case_filters,
+    push_case_page,
+};
 use crate::stored::{case_from_row, event_from_row, now_text, ts_text};
 use crate::view::{Added, Page};
 use crate::{Actor, NewAudit, Result, StoreError};
@@ -133,14 +136,11 @@ pub(super) struct Filing<'a> {
 }
 
 impl Filing<'_> {
-    fn check(&self) -> Result<()> {
-        if self.events.is_empty() {
-            return Err(StoreError::Invalid("a case starts with an event".into()));
-        }
-        if self.events.iter().enumerate().any(|(i, (e, _))| e.seq != i as i64 + 1) {
-            return Err(StoreError::Invalid("a case's events are numbered from 1".into()));
-        }
-        crate::schema::grid_placement(&self.new.grid).map(|_| ())
+    /// The case's district, street, community and grid, once it is known
+    /// fit to file.
+    fn check(&self) -> Result<[String; 4]> {
+        check_first_events(self.events)?;
+        crate::schema::grid_placement(&self.new.grid)
     }
 }
 
@@ -155,7 +155,21 @@ pub(super) async fn file_all_in(
     filings: &[Filing<'_>],
 ) -> Result<(Vec<Result<Added<CaseRecord>>>, Vec<CaseChange>)> {
     use std::collections::HashMap;
-    let mut out: Vec<Option<Result<Added<CaseRecord>>>> = filings.iter().map(|f| f.check().err().map(Err)).collect();
+    let checked: Vec<Result<[String; 4]>> = filings.iter().map(Filing::check).collect();
+    let mut places: Vec<Option<[String; 4]>> = Vec::with_capacity(filings.len());
+    let mut out: Vec<Option<Result<Added<CaseRecord>>>> = Vec::with_capacity(filings.len());
+    for c in checked {
+        match c {
+            Ok(place) => {
+                places.push(Some(place));
+                out.push(None);
+            }
+            Err(e) => {
+                places.push(None);
+                out.push(Some(Err(e)));
+            }
+        }
+    }
     let fingerprints: Vec<String> = filings.iter().map(|f| f.new.fingerprint()).collect();
     // Keys used before.
     let keys: Vec<&str> = filings.iter().zip(&out).filter(|(_, o)| o.is_none()).filter_map(|(f, _)| f.key).collect();
@@ -190,7 +204,7 @@ pub(super) async fn file_all_in(
                     .ok_or_else(|| StoreError::NotFound(format!("case {case_id}")))
                     .map(|item| Added { item, created: false })
             } else {
-                Err(reused(key))
+                Err(key_reused(key))
             });
         } else if let Some(&j) = first_of.get(key) {
             again.push((i, j));
@@ -201,27 +215,21 @@ pub(super) async fn file_all_in(
     }
     // Numbers run per district and day in China Standard Time.
     let mut numbers = Vec::with_capacity(fresh.len());
-    let mut places = Vec::with_capacity(fresh.len());
     let mut last: HashMap<String, i64> = HashMap::new();
     for &i in &fresh {
-        let f = &filings[i];
-        let place = crate::schema::grid_placement(&f.new.grid)?;
-        let prefix = case_number_prefix(&place[0], f.events[0].0.at);
-        places.push(place);
+        let district = places[i].as_ref().map_or("", |p| p[0].as_str());
+        let prefix = case_number_prefix(district, filings[i].events[0].0.at);
         let n = match last.get(&prefix) {
             Some(n) => n + 1,
-            None => {
-                let number = next_case_number::<Sqlite>(conn, &prefix).await?;
-                number[prefix.len()..].parse::<i64>().map_err(|e| StoreError::Corrupt(format!("{number}: {e}")))?
-            }
+            None => next_case_seq::<Sqlite>(conn, &prefix).await?,
         };
-        last.insert(prefix.clone(), n);
-        numbers.push(format!("{prefix}{n:06}"));
+        numbers.push(case_number(&prefix, n));
+        last.insert(prefix, n);
     }
     // The rows with their summaries, read back as they were written.
     let now = now_text();
     let mut cases: HashMap<String, CaseRecord> = HashMap::new();
-    let rows: Vec<_> = fresh.iter().zip(&numbers).zip(&places).collect();
+    let rows: Vec<_> = fresh.iter().zip(&numbers).filter_map(|(&i, n)| Some(((i, n), places[i].as_ref()?))).collect();
     for chunk in rows.chunks(400) {
         let mut qb = QueryBuilder::<Sqlite>::new(
             "INSERT INTO cases (number, source, category, title, description, lat, lon, district_code, street_code, \
@@ -229,7 +237,7 @@ pub(super) async fn file_all_in(
              supervision, duplicate_of, merged_into, closed_at, events, created_at, updated_at) ",
         );
         qb.push_values(chunk, |mut b, ((i, number), place)| {
-            let f = &filings[**i];
+            let f = &filings[*i];
             let (new, s) = (f.new, f.summary);
             b.push_bind((*number).clone())
                 .push_bind(new.source.clone())
@@ -292,15 +300,11 @@ pub(super) async fn file_all_in(
             Some(Ok(first)) if fingerprints[i] == fingerprints[j] => {
                 Ok(Added { item: first.item.clone(), created: false })
             }
-            _ => Err(reused(filings[i].key.unwrap_or_default())),
+            _ => Err(key_reused(filings[i].key.unwrap_or_default())),
         });
     }
     let out = out.into_iter().map(|o| o.unwrap_or_else(|| Err(StoreError::Write("not filed".into())))).collect();
     Ok((out, changes))
-}
-
-fn reused(key: &str) -> StoreError {
-    StoreError::Conflict(format!("Idempotency-Key {key:?} was already used for a different request"))
 }
 
 /// Files one case inside a transaction; see [`file_all_in`].

@@ -675,9 +675,7 @@ impl Store for SqliteStore {
             if let Some(seen) = seen {
                 let earlier: String = seen.try_get("fingerprint")?;
                 if earlier != fingerprint {
-                    return Err(StoreError::Conflict(format!(
-                        "Idempotency-Key {key:?} was already used for a different request"
-                    )));
+                    return Err(crate::schema::key_reused(key));
                 }
                 let code: String = seen.try_get("result_code")?;
                 let row =

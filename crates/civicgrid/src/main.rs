@@ -5,6 +5,11 @@
 //! `migrate`, `backup`, `restore` and `export` keep the database, `bench`
 //! measures.
 
+/// The server makes many small allocations per request (JSON, rows,
+/// events); mimalloc serves them in about half the time glibc's malloc did.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod access_cmd;
 mod accounts;
 mod bench;

@@ -117,7 +117,13 @@ impl SqliteStore {
         let opts = connect_options(url)?;
         // An in-memory database lives as long as its one connection.
         let max = if url.contains(":memory:") { 1 } else { 8 };
-        let pool = SqlitePoolOptions::new().max_connections(max).min_connections(1).connect_with(opts).await?;
+        // A connection to a local file does not drop: no ping before each use.
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max)
+            .min_connections(1)
+            .test_before_acquire(false)
+            .connect_with(opts)
+            .await?;
         MIGRATOR.run(&pool).await?;
         let feed = std::sync::Arc::new(LocalFeed::new());
         let group = group::start(feed.clone());

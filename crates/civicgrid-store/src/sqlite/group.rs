@@ -42,10 +42,14 @@ pub(crate) enum Job {
 /// its own while idle, so a dropped store closes its database at once.
 pub(crate) type Queued = (SqlitePool, Job);
 
-/// The writer's queue; the task ends when the last sender is dropped.
+/// The writer's queue. The writer runs on a thread of its own: it is the
+/// one serial step of every write, and among the request handlers on the
+/// shared runtime each of its steps would wait its turn behind theirs. It
+/// ends when the last sender is dropped.
 pub(crate) fn start(feed: Arc<LocalFeed>) -> mpsc::Sender<Queued> {
     let (tx, mut rx) = mpsc::channel::<Queued>(4 * GROUP);
-    tokio::spawn(async move {
+    let writer = async move {
+        let mut checkpoint = Checkpoints::default();
         while let Some((pool, first)) = rx.recv().await {
             let mut jobs = vec![first];
             while jobs.len() < GROUP {
@@ -55,9 +59,51 @@ pub(crate) fn start(feed: Arc<LocalFeed>) -> mpsc::Sender<Queued> {
                 }
             }
             write(&pool, &feed, jobs).await;
+            checkpoint.after_commit(&pool);
         }
-    });
+    };
+    let spawned = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .and_then(|rt| std::thread::Builder::new().name("civicgrid-writer".into()).spawn(move || rt.block_on(writer)));
+    if let Err(e) = spawned {
+        // Every write is then answered "the database writer has stopped".
+        tracing::error!(error = %e, "the database writer could not start");
+    }
     tx
+}
+
+/// Folds the write-ahead log back into the database beside the writer, not
+/// in its way: left to itself, SQLite checkpoints inside the commit that
+/// fills the log past `wal_autocheckpoint` pages, and every write queued
+/// behind that commit waits for it. A passive checkpoint runs on another
+/// connection while the writer goes on, at most one at a time and once per
+/// [`Checkpoints::EVERY`]; the automatic checkpoint stays as a backstop.
+#[derive(Debug, Default)]
+struct Checkpoints {
+    last: Option<std::time::Instant>,
+    running: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Checkpoints {
+    const EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
+    fn after_commit(&mut self, pool: &SqlitePool) {
+        use std::sync::atomic::Ordering;
+        if self.last.is_some_and(|t| t.elapsed() < Self::EVERY) || self.running.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        self.last = Some(std::time::Instant::now());
+        let (pool, running) = (pool.clone(), self.running.clone());
+        // On the writer's own runtime: it runs while the writer waits for
+        // the database, and ends with the writer.
+        tokio::spawn(async move {
+            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&pool).await {
+                tracing::warn!(error = %e, "a checkpoint of the write-ahead log failed");
+            }
+            running.store(false, Ordering::Release);
+        });
+    }
 }
 
 /// An error for every request of a group whose transaction failed.

@@ -93,6 +93,9 @@ fn connect_options(url: &str) -> Result<SqliteConnectOptions> {
         // 64 MiB of pages per connection (the default is 2 MiB): the hot
         // indexes of cases, calls and responders stay in memory.
         .pragma("cache_size", "-65536")
+        // The group writer checkpoints beside itself (see `group`); a commit
+        // checkpoints only should the log pass 64 MiB all the same.
+        .pragma("wal_autocheckpoint", "16384")
         .foreign_keys(true)
         .busy_timeout(Duration::from_secs(10)))
 }

@@ -86,7 +86,7 @@ struct Checkpoints {
 }
 
 impl Checkpoints {
-    const EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+    const EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 
     fn after_commit(&mut self, pool: &SqlitePool) {
         use std::sync::atomic::Ordering;

@@ -183,7 +183,7 @@ fn file_size(path: &Path) -> u64 {
 
 async fn demo() -> anyhow::Result<()> {
     let dir = tempdir()?;
-    let db = dir.join("bench-demo.db");
+    let db = dir.path().join("bench-demo.db");
     let t = Instant::now();
     let bundle = civicgrid_demo::generate(civicgrid_demo::DEFAULT_SEED);
     let generated = t.elapsed();
@@ -213,14 +213,13 @@ async fn demo() -> anyhow::Result<()> {
         bundle.residents.len(),
     );
     println!("  database size: {:.1} MiB (file + WAL)", file_size(&db) as f64 / 1048576.0);
-    std::fs::remove_dir_all(&dir).ok();
     Ok(())
 }
 
-fn tempdir() -> anyhow::Result<std::path::PathBuf> {
-    let dir = std::env::temp_dir().join(format!("civicgrid-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir)
+/// A directory for a benchmark's database, removed with everything in it
+/// when dropped: a run leaves nothing behind, however it ends.
+fn tempdir() -> anyhow::Result<tempfile::TempDir> {
+    Ok(tempfile::Builder::new().prefix("civicgrid-bench-").tempdir()?)
 }
 
 /// Starts `civicgrid serve`, returning the child, its address and the time to first 200.
@@ -272,7 +271,7 @@ fn rss_kib(pid: u32) -> Option<u64> {
 
 async fn startup() -> anyhow::Result<()> {
     let dir = tempdir()?;
-    let path = dir.join("bench-startup.db");
+    let path = dir.path().join("bench-startup.db");
     let db = crate::Db { database: path.to_str().context("temporary path")?.to_owned(), key_file: None };
     let (mut first, _, cold) = start_server(&db, true).await?;
     first.kill().await.ok();
@@ -286,7 +285,6 @@ async fn startup() -> anyhow::Result<()> {
     println!("  empty database, --demo (generates and writes the district): {:>7.0} ms", cold.as_secs_f64() * 1e3);
     println!("  demo already in the database                             : {:>7.0} ms", warm_time.as_secs_f64() * 1e3);
     println!("  idle RSS with the demo loaded                            : {:>7.1} MiB", rss as f64 / 1024.0);
-    std::fs::remove_dir_all(&dir).ok();
     Ok(())
 }
 

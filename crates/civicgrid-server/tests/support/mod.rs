@@ -125,18 +125,21 @@ async fn write_demo(store: &dyn civicgrid_store::Store) {
     store.register_call_device(&device(home, Some(resident.id)), false, &system).await.unwrap();
 }
 
-/// The pristine demo as a SQLite file, written once per test binary; copies
-/// of it are far quicker than writing the demo again.
-fn sqlite_demo() -> &'static TestDb {
-    static DB: OnceLock<TestDb> = OnceLock::new();
+/// The pristine demo as the bytes of a SQLite file and of its key file,
+/// written once per test process; copies of it are far quicker than writing
+/// the demo again. Held in memory, not in a folder: a static is never
+/// dropped, and a folder of its own would outlive every test process.
+fn sqlite_demo() -> &'static (Vec<u8>, Vec<u8>) {
+    static DB: OnceLock<(Vec<u8>, Vec<u8>)> = OnceLock::new();
     DB.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("demo.db");
         let (p, keys) = (path.clone(), dir.path().join("demo.keys"));
+        let k = keys.clone();
         std::thread::spawn(move || {
             let rt = tokio::runtime::Runtime::new().unwrap();
             rt.block_on(async {
-                let store = civicgrid_store::open(p.to_str().unwrap(), KeyRing::load_or_create(&keys).unwrap());
+                let store = civicgrid_store::open(p.to_str().unwrap(), KeyRing::load_or_create(&k).unwrap());
                 let store = store.await.unwrap();
                 write_demo(store.as_ref()).await;
                 // The last connection closed folds the WAL into the file.
@@ -145,10 +148,10 @@ fn sqlite_demo() -> &'static TestDb {
         })
         .join()
         .unwrap();
-        // Copies must not race a checkpoint: the closed store has folded its WAL into the file.
+        // The closed store has folded its WAL into the file, which is whole.
         let wal = PathBuf::from(format!("{}-wal", path.display()));
         assert!(!wal.exists(), "the demo database did not close");
-        TestDb { url: path.to_str().unwrap().to_owned(), dir, server: None }
+        (std::fs::read(&path).unwrap(), std::fs::read(&keys).unwrap())
     })
 }
 
@@ -162,10 +165,13 @@ async fn fresh_demo() -> TestDb {
         write_demo(store.as_ref()).await;
         return db;
     }
-    let demo = sqlite_demo();
+    let (demo, keys) = sqlite_demo();
     let db = TestDb { url: dir.path().join("copy.db").to_str().unwrap().to_owned(), dir, server: None };
-    std::fs::copy(&demo.url, &db.url).unwrap();
-    std::fs::copy(demo.keys(), db.keys()).unwrap();
+    std::fs::write(&db.url, demo).unwrap();
+    std::fs::write(db.keys(), keys).unwrap();
+    // A key file must be its owner's alone.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(db.keys(), std::fs::Permissions::from_mode(0o600)).unwrap();
     db
 }
 
@@ -196,10 +202,21 @@ async fn app_with(
     (router(state.clone()), store, state)
 }
 
-/// The demo that a test binary's readers share (sign-ins write a little).
+/// The demo that the tests of a process reading it share while any of them
+/// runs (sign-ins write a little). Held weakly: once the last is done, its
+/// folder (or PostgreSQL database) goes with it.
 pub async fn app() -> App {
-    static SHARED: tokio::sync::OnceCell<std::sync::Arc<TestDb>> = tokio::sync::OnceCell::const_new();
-    let db = SHARED.get_or_init(|| async { std::sync::Arc::new(fresh_demo().await) }).await.clone();
+    static SHARED: tokio::sync::Mutex<std::sync::Weak<TestDb>> = tokio::sync::Mutex::const_new(std::sync::Weak::new());
+    let mut shared = SHARED.lock().await;
+    let db = match shared.upgrade() {
+        Some(db) => db,
+        None => {
+            let db = std::sync::Arc::new(fresh_demo().await);
+            *shared = std::sync::Arc::downgrade(&db);
+            db
+        }
+    };
+    drop(shared);
     let (router, store, state) = app_with(&db, |s| s).await;
     App { router, store, state, _db: db }
 }

@@ -54,8 +54,8 @@ fn district(responders: usize) -> civicgrid_domain::DistrictBundle {
 pub async fn run(responders: usize, senders: usize, batch: usize, clients: usize, seconds: u64) -> anyhow::Result<()> {
     let dir = tempdir()?;
     let db = Db {
-        database: dir.join("bench-calls.db").to_str().context("temporary path")?.to_owned(),
-        key_file: Some(dir.join("bench-calls.keys")),
+        database: dir.path().join("bench-calls.db").to_str().context("temporary path")?.to_owned(),
+        key_file: Some(dir.path().join("bench-calls.keys")),
     };
     let store = db.open().await?;
     let system = Actor::system("bench");

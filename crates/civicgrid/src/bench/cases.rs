@@ -65,10 +65,10 @@ pub async fn filing(
     let dir = tempdir()?;
     let database = match database {
         Some(url) => url,
-        None => dir.join("bench-cases.db").to_str().context("temporary path")?.to_owned(),
+        None => dir.path().join("bench-cases.db").to_str().context("temporary path")?.to_owned(),
     };
     let backend = if database.starts_with("postgres") { "PostgreSQL" } else { "SQLite (WAL, synchronous=FULL)" };
-    let db = Db { database, key_file: Some(dir.join("bench-cases.keys")) };
+    let db = Db { database, key_file: Some(dir.path().join("bench-cases.keys")) };
     let store = db.open().await?;
     anyhow::ensure!(store.is_empty().await?, "the benchmark needs an empty database, not {}", db.database);
     let seed = civicgrid_demo::DEFAULT_SEED;
@@ -78,7 +78,7 @@ pub async fn filing(
     store.set_setting("demo_seed", &seed.to_string(), &system).await?;
     let t = Instant::now();
     let until = jiff::tz::offset(8).to_datetime(Timestamp::now()).date();
-    let files = db.attachments(Some(dir.join("bench-cases.files")))?.context("photo directory")?;
+    let files = db.attachments(Some(dir.path().join("bench-cases.files")))?.context("photo directory")?;
     let written = write_history(store.as_ref(), &files, seed, history, until, &|_, _| {}).await?;
     let history_secs = t.elapsed().as_secs_f64();
     crate::accounts::ensure_demo_accounts_quietly(store.as_ref(), crate::accounts::DEMO_PASSWORD).await?;
@@ -212,7 +212,6 @@ pub async fn filing(
         );
     }
     println!("  durable  : after SIGKILL, {} of {ok} acknowledged filings are in the database", after - before);
-    std::fs::remove_dir_all(&dir).ok();
     Ok(())
 }
 

@@ -842,6 +842,11 @@ test("a call placed on the caller's page appears on the command centre within a 
   assert.equal(await operator.getAttribute("#call-case", "href"), `/cases/${call.case_id}`);
   assert.equal(await operator.locator('#call-offers li[data-state="accepted"]').count(), 1);
   await operator.waitForSelector('#call-timeline li[data-type="respond"]');
+  // The responder's steps are signed with their name, not their record's id.
+  const signed = await operator.$$eval("#call-timeline .event-who", (es) => es.map((e) => e.textContent));
+  assert.ok(signed.some((w) => w.includes(accepted.owner.first_name)), `${signed} names ${accepted.owner.first_name}`);
+  assert.ok(!signed.some((w) => /responder:|system:/.test(w)), `${signed}: no raw account ids`);
+  assert.ok(signed.some((w) => w.includes("系统自动派单")), `${signed}: the dispatcher by what it does`);
   // Responders come with the next poll of their positions (every 2 s).
   await operator.waitForFunction(() => Number(document.getElementById("command-map").dataset.respondersDrawn) >= 1, null, { timeout: 10000 });
   await operator.screenshot({ path: SHOTS + "command-centre.png", animations: "disabled" });

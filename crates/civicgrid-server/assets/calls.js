@@ -462,6 +462,17 @@
       list.querySelectorAll("li.selected").forEach(function (li) { li.classList.remove("selected"); });
     });
 
+    // Who took a step: a responder by name ("responder:12" is how the case
+    // records one), the system by what it did, anyone else by account name.
+    function actorName(actor) {
+      if (!actor) return "";
+      var m = /^responder:(\d+)$/.exec(actor.username);
+      if (m) return nameOf(Number(m[1]));
+      var key = "actor." + actor.username.replace(":", ".");
+      var said = T(key);
+      return said === key ? actor.username : said;
+    }
+
     function nameOf(responderId) {
       var c = selected;
       var offer = c && (c.offers || []).find(function (o) { return o.responder_id === responderId; });
@@ -579,7 +590,7 @@
         head.appendChild(el("strong", { "class": "event-what" }, what));
         head.appendChild(el("time", { "class": "mono", datetime: e.at }, clock(e.at)));
         li.appendChild(head);
-        var who = e.actor ? e.actor.username : "";
+        var who = actorName(e.actor);
         if (data.distance_m !== undefined && data.distance_m !== null) who += (who ? " · " : "") + metres(data.distance_m);
         if (who) li.appendChild(el("div", { "class": "event-who" }, who));
         if (e.note) li.appendChild(el("p", { "class": "event-note" }, e.note));

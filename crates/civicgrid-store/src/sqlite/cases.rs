@@ -12,6 +12,7 @@ use crate::schema::{
 use crate::stored::{case_from_row, event_from_row, now_text, ts_text};
 use crate::view::{Added, Page};
 use crate::{Actor, NewAudit, Result, StoreError};
+use sqlx::query_builder::Separated;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
 /// Inserts events of a case with the next global ids (writers take turns
@@ -23,6 +24,35 @@ async fn insert_events(
     events: &[(CaseEventRecord, String)],
 ) -> Result<Vec<i64>> {
     Ok(insert_events_of(conn, &[(case_id, events)]).await?.pop().unwrap_or_default())
+}
+
+/// The head of a multi-row INSERT of events, for [`push_event`].
+pub(super) const INSERT_EVENTS: &str = "INSERT INTO case_events (id, case_id, seq, at, actor_id, actor, role, unit, kind, data, note, photos, lat, lon, state) ";
+
+/// One row of [`INSERT_EVENTS`]: event `id` of case `case_id`, with the
+/// case's state after it when known.
+pub(super) fn push_event<'a>(
+    b: &mut Separated<'_, 'a, Sqlite, &'static str>,
+    id: i64,
+    case_id: i64,
+    e: &'a CaseEventRecord,
+    state: Option<&'a str>,
+) {
+    b.push_bind(id)
+        .push_bind(case_id)
+        .push_bind(e.seq)
+        .push_bind(ts_text(e.at))
+        .push_bind(e.actor_id)
+        .push_bind(e.actor.as_str())
+        .push_bind(e.role.as_str())
+        .push_bind(e.unit.as_str())
+        .push_bind(e.kind.as_str())
+        .push_bind(e.data.to_string())
+        .push_bind(e.note.as_str())
+        .push_bind(serde_json::json!(e.photos).to_string())
+        .push_bind(e.lat)
+        .push_bind(e.lon)
+        .push_bind(state);
 }
 
 /// [`insert_events`] for several cases at once, a statement per thousand
@@ -41,33 +71,16 @@ async fn insert_events_of(
                     .execute(&mut *conn)
                     .await?;
             }
-            let photos = serde_json::to_string(&e.photos).map_err(|x| StoreError::Invalid(x.to_string()))?;
-            rows.push((*case_id, e, state, photos));
+            rows.push((*case_id, e, state.as_str()));
         }
     }
     let last: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM case_events").fetch_one(&mut *conn).await?;
     let mut next = last;
     for chunk in rows.chunks(1000) {
-        let mut qb = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO case_events (id, case_id, seq, at, actor_id, actor, role, unit, kind, data, note, photos, lat, lon, state) ",
-        );
-        qb.push_values(chunk, |mut b, (case_id, e, state, photos)| {
+        let mut qb = QueryBuilder::<Sqlite>::new(INSERT_EVENTS);
+        qb.push_values(chunk, |mut b, (case_id, e, state)| {
             next += 1;
-            b.push_bind(next)
-                .push_bind(*case_id)
-                .push_bind(e.seq)
-                .push_bind(ts_text(e.at))
-                .push_bind(e.actor_id)
-                .push_bind(e.actor.clone())
-                .push_bind(e.role.clone())
-                .push_bind(e.unit.clone())
-                .push_bind(e.kind.clone())
-                .push_bind(e.data.to_string())
-                .push_bind(e.note.clone())
-                .push_bind(photos.clone())
-                .push_bind(e.lat)
-                .push_bind(e.lon)
-                .push_bind((*state).clone());
+            push_event(&mut b, next, *case_id, e, Some(state));
         });
         qb.build().execute(&mut *conn).await?;
     }

@@ -4,6 +4,7 @@
 
 use super::SqliteStore;
 use super::audit::append;
+use super::cases::{INSERT_EVENTS, push_event};
 use crate::cases::{CaseEventRecord, ImportedCase};
 use crate::schema::{case_number_prefix, check_imported_case};
 use crate::stored::ts_text;
@@ -117,25 +118,9 @@ impl SqliteStore {
         let numbered: Vec<(i64, &EventRow<'_>)> = (first_event..).zip(&events).collect();
         Self::bulk(
             &mut tx,
-            "INSERT INTO case_events (id, case_id, seq, at, actor_id, actor, role, unit, kind, data, note, photos, lat, lon, state) ",
+            INSERT_EVENTS,
             &numbered,
-            |b, (id, (case_id, e, state))| {
-                b.push_bind(*id)
-                    .push_bind(*case_id)
-                    .push_bind(e.seq)
-                    .push_bind(ts_text(e.at))
-                    .push_bind(e.actor_id)
-                    .push_bind(e.actor.as_str())
-                    .push_bind(e.role.as_str())
-                    .push_bind(e.unit.as_str())
-                    .push_bind(e.kind.as_str())
-                    .push_bind(e.data.to_string())
-                    .push_bind(e.note.as_str())
-                    .push_bind(serde_json::json!(e.photos).to_string())
-                    .push_bind(e.lat)
-                    .push_bind(e.lon)
-                    .push_bind(*state);
-            },
+            |b, (id, (case_id, e, state))| push_event(b, *id, *case_id, e, *state),
             &mut done,
             total,
             progress,
